@@ -1,0 +1,27 @@
+"""The ``pasr`` command: wires each stage's command function into one Typer app.
+
+Each stage keeps its command in ``pasr/<stage>/command.py`` and imports heavy
+libraries (torch, transformers) inside the function body, so ``pasr --help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from pasr.data.command import data_app
+from pasr.eval.command import eval_command
+from pasr.report.command import report_command
+from pasr.train.command import sft_command, train_command
+
+app = typer.Typer(
+    help="ProActive Self-Refinement: train, evaluate and inspect models that refine while they reason.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+app.command("train", context_settings=_PASSTHROUGH)(train_command)
+app.command("sft", context_settings=_PASSTHROUGH)(sft_command)
+app.command("eval")(eval_command)
+app.command("report")(report_command)
+app.add_typer(data_app, name="data")

@@ -1,0 +1,129 @@
+"""Every prompt text pasr sends to a model, in one place.
+
+Keeping them together makes it easy to see exactly what the policy, the
+baselines and the judge are told, and to swap a system prompt in a recipe.
+The wording is ours; the intent follows the PASR paper (arXiv 2508.12903).
+"""
+
+from __future__ import annotations
+
+# --- system prompts -------------------------------------------------------
+
+PASR_SYSTEM_PROMPT = (
+    "You are a careful assistant that refines its own reasoning while it thinks. "
+    "First reason about the question inside <think> </think>. While reasoning, whenever you "
+    "notice a mistake, a missing piece of information or a better way to solve the problem, "
+    "write what you reconsider and the fix inside <refine> </refine>, then continue reasoning. "
+    "Refine only when it helps; <refine> may appear only inside <think>. "
+    "After </think>, give only the final answer inside <answer> </answer>. "
+    "Format: <think> reasoning ... <refine> correction </refine> ... reasoning </think>"
+    "<answer> final answer </answer>"
+)
+"""System prompt for PASR rollouts (training) and the `pasr` evaluation method."""
+
+STANDARD_SYSTEM_PROMPT = (
+    "You are a helpful assistant. First reason about the question step by step inside "
+    "<think> </think>, then give only the final answer inside <answer> </answer>. "
+    "Format: <think> reasoning </think><answer> final answer </answer>"
+)
+"""Plain system prompt, no refine instructions: the standard-sample baseline and `vanilla`."""
+
+SYSTEM_PROMPTS = {"pasr": PASR_SYSTEM_PROMPT, "standard": STANDARD_SYSTEM_PROMPT}
+
+# --- task prompts: appended to the question, one per answer family ---------
+
+TASK_INSTRUCTIONS = {
+    "math": "Put the final answer (a number or a LaTeX expression) in <answer> </answer>.",
+    "gsm8k": "Put the final answer (a number only) in <answer> </answer>.",
+    "arith": "Put the final answer (a number only) in <answer> </answer>.",
+    "choice": "Put only the letter of the correct option in <answer> </answer>.",
+    "winogrande": "Put only the number of the correct option (1 or 2) in <answer> </answer>.",
+    "drop": "Put only the short answer (a number, date or a few words) in <answer> </answer>.",
+    "summary": "Write a one-sentence summary of the text and put it in <answer> </answer>.",
+    "open": "Put your final answer in <answer> </answer>.",
+}
+
+
+def task_instruction(task: str) -> str:
+    """The instruction appended to a question of answer family ``task``."""
+    return TASK_INSTRUCTIONS.get(task, TASK_INSTRUCTIONS["open"])
+
+
+def user_message(question: str, task: str) -> str:
+    """The user turn for a record: its question followed by the family's instruction."""
+    return f"{question.strip()}\n\n{task_instruction(task)}"
+
+
+def chat(system: str, question: str, task: str) -> list[dict[str, str]]:
+    """Chat messages (system + user) for one record."""
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": user_message(question, task)},
+    ]
+
+
+# --- post-hoc self-refinement baselines ------------------------------------
+
+SELF_REFINE_FEEDBACK = (
+    "Review your previous answer step by step and check each step for errors. "
+    'If every step is correct, reply exactly "I believe the above solution is correct." and '
+    "repeat the final answer in <answer> </answer>. Otherwise, give a corrected solution and "
+    "put the corrected final answer in <answer> </answer>."
+)
+"""Second turn of Self-Refine: the model judges its own answer without outside help."""
+
+SELF_REFINE_CONFIRMATION = "I believe the above solution is correct"
+"""Phrase by which the model keeps its previous answer in Self-Refine."""
+
+SELF_REFINE_ORACLE_FEEDBACK = (
+    "Your previous answer contains an error. Find the mistake, give a corrected solution, and "
+    "put the corrected final answer in <answer> </answer>."
+)
+"""Revision turn of Self-Refine+ (oracle): sent only when the scorer marked the answer wrong."""
+
+# --- LLM judge ---------------------------------------------------------------
+
+JUDGE_SYSTEM_PROMPT = (
+    "You are a strict and fair grader. You compare a model's answer with a reference answer "
+    "and reply with a single score between 0 and 1. Reply with the number only."
+)
+
+JUDGE_TEMPLATES = {
+    "choice": (
+        "Question (multiple choice):\n{question}\n\nReference answer: {reference}\n\n"
+        "Model answer: {answer}\n\nDoes the model answer select the same option as the reference? "
+        "Reply 1 if it does, 0 if it selects another option or none. Reply with the number only."
+    ),
+    "open": (
+        "Question:\n{question}\n\nReference answer:\n{reference}\n\nModel answer:\n{answer}\n\n"
+        "Score the model answer from 0 to 1 for correctness and completeness with respect to the "
+        "reference: 1 means fully correct and equivalent, 0 means wrong or missing; use values in "
+        "between for partially correct answers. Reply with the number only."
+    ),
+    "summary": (
+        "Text to summarise:\n{question}\n\nReference summary:\n{reference}\n\n"
+        "Model summary:\n{answer}\n\nScore the model summary from 0 to 1 for how faithfully and "
+        "completely it conveys the main point of the reference summary, without adding false "
+        "information. Reply with the number only."
+    ),
+    "math": (
+        "Problem:\n{question}\n\nReference answer: {reference}\n\nModel answer: {answer}\n\n"
+        "Is the model's final answer mathematically equivalent to the reference answer? Reply 1 "
+        "if it is, 0 if it is not. Reply with the number only."
+    ),
+}
+"""Judge prompts by task type; answer families map onto them in :func:`judge_template`."""
+
+_JUDGE_KIND = {
+    "choice": "choice",
+    "winogrande": "choice",
+    "math": "math",
+    "gsm8k": "math",
+    "arith": "math",
+    "summary": "summary",
+}
+
+
+def judge_template(task: str) -> str:
+    """The judge prompt template for answer family ``task``."""
+    return JUDGE_TEMPLATES[_JUDGE_KIND.get(task, "open")]

@@ -1,0 +1,1 @@
+"""Answer scoring (placeholder seed: the scoring helper replaces this module)."""
