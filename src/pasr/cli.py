@@ -7,7 +7,12 @@ stays fast.
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from rich.console import Console
+
+from pasr.errors import PasrError
 
 from pasr.data.command import data_app
 from pasr.eval.command import eval_command
@@ -25,3 +30,12 @@ app.command("sft", context_settings=_PASSTHROUGH)(sft_command)
 app.command("eval")(eval_command)
 app.command("report")(report_command)
 app.add_typer(data_app, name="data")
+
+
+def main() -> None:
+    """Entry point of the ``pasr`` script: bad input ends with its message, not a traceback."""
+    try:
+        app()
+    except PasrError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)

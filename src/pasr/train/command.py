@@ -1,13 +1,120 @@
-"""`pasr train` and `pasr sft` (placeholder)."""
+"""`pasr train` and `pasr sft`: TRL-style configs from a YAML recipe plus ``--field value`` overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+DEFAULT_TRAIN_RECIPE = RECIPES / "cpu-default.yaml"
+DEFAULT_SFT_RECIPE = RECIPES / "cpu-warmup-sft.yaml"
+
+console = Console()
 
 
-def train_command(ctx: typer.Context) -> None:
-    """PASR GRPO training."""
-    raise NotImplementedError
+def recipe_path(value: str) -> str:
+    """A recipe path as given, or a packaged recipe by file name (``cpu-default.yaml``)."""
+    path = Path(value)
+    if path.exists():
+        return str(path)
+    packaged = RECIPES / value
+    if packaged.exists():
+        return str(packaged)
+    packaged = RECIPES / path.name
+    if packaged.exists():
+        return str(packaged)
+    from pasr.errors import PasrError
+
+    known = sorted(str(p.relative_to(RECIPES)) for p in RECIPES.rglob("*.yaml"))
+    raise PasrError(f"recipe {value} not found; packaged recipes: {', '.join(known)}")
 
 
-def sft_command(ctx: typer.Context) -> None:
-    """Supervised fine-tuning (warm-up, PASR(+IFT), STaR)."""
-    raise NotImplementedError
+def parse_config(dataclass_types, args: list[str], default_recipe: Path):
+    """Parse ``--config`` (default: ``default_recipe``) and flags with TRL's parser."""
+    from trl import TrlParser
+
+    from pasr.errors import PasrError
+
+    args = list(args)
+    if "--config" in args:
+        i = args.index("--config")
+        if i + 1 >= len(args):
+            raise PasrError("--config needs a YAML recipe path")
+        args[i + 1] = recipe_path(args[i + 1])
+    else:
+        args = ["--config", str(default_recipe), *args]
+    parser = TrlParser(dataclass_types)
+    try:
+        return parser.parse_args_and_config(args)
+    except ValueError as exc:
+        raise PasrError(str(exc)) from None
+
+
+def print_fields(dataclass_types) -> None:
+    from trl import TrlParser
+
+    TrlParser(dataclass_types).print_help()
+
+
+def train_command(
+    ctx: typer.Context,
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in --output_dir."),
+    fields: bool = typer.Option(False, "--fields", help="List every config field (TRL GRPOConfig + PASR) and exit."),
+) -> None:
+    """PASR GRPO training. No arguments: the CPU default (built-in model, warm-up, then PASR GRPO, ~10 min).
+
+    Everything else: `pasr train --config recipes/X.yaml [--field value ...]` with TRL's field names
+    (`--max_steps 2 --output_dir DIR --learning_rate 1e-6 ...`); see `pasr train --fields`.
+    """
+    from pasr.train.config import ModelConfig, PasrGRPOConfig
+
+    if fields:
+        print_fields((PasrGRPOConfig, ModelConfig))
+        return
+    config, model_config = parse_config((PasrGRPOConfig, ModelConfig), ctx.args, DEFAULT_TRAIN_RECIPE)
+    from pasr.train.grpo import train_pasr
+
+    print_train_summary(train_pasr(config, model_config, resume=resume))
+
+
+def print_train_summary(result) -> None:
+    from pasr.train.grpo import trend
+
+    table = Table(title="PASR training", show_header=True)
+    table.add_column("metric")
+    table.add_column("first third", justify="right")
+    table.add_column("last third", justify="right")
+    for key in ("reward", "rewards/accuracy_reward/mean", "rewards/refine_reward/mean", "pasr/refine_rate",
+                "pasr/format_valid_rate", "completions/mean_length"):
+        t = trend(result.log_history, key)
+        if t is not None:
+            table.add_row(key, f"{t[0]:.3f}", f"{t[1]:.3f}")
+    console.print(table)
+    console.print(f"model:       {result.model_dir}   (pasr eval --model {result.model_dir} ...)")
+    if result.warmup_dir:
+        console.print(f"warm-up:     {result.warmup_dir}")
+    console.print(f"rollout log: {result.rollout_log}")
+    console.print(f"wall time:   {result.seconds / 60:.1f} min")
+
+
+def sft_command(
+    ctx: typer.Context,
+    fields: bool = typer.Option(False, "--fields", help="List every config field (TRL SFTConfig + PASR) and exit."),
+) -> None:
+    """Supervised fine-tuning on TRL's SFTTrainer (warm-up on built-in worked solutions, or a chat JSONL file).
+
+    `pasr sft --config recipes/X.yaml [--field value ...]`; default: the CPU warm-up recipe.
+    """
+    from pasr.train.config import ModelConfig, PasrSFTConfig
+
+    if fields:
+        print_fields((PasrSFTConfig, ModelConfig))
+        return
+    config, model_config = parse_config((PasrSFTConfig, ModelConfig), ctx.args, DEFAULT_SFT_RECIPE)
+    from pasr.train.sft import run_sft
+
+    final_dir = run_sft(config, model_config)
+    console.print(f"model: {final_dir}   (pasr eval --model {final_dir} ...)")

@@ -1,0 +1,563 @@
+"""LLM judge over any OpenAI-compatible chat-completions server.
+
+Some answers (open questions, summaries, or all of them with ``judge_all``) need
+a model to grade them. The judge talks to vLLM ``serve``, a llama.cpp server or a
+hosted API through the ``openai`` client, and is built so that a judge outage
+degrades a training run instead of killing it:
+
+* bounded concurrency (one ``asyncio.Semaphore`` per event loop), a hard
+  per-request timeout, retries with exponential backoff and jitter;
+* an on-disk cache keyed by sha256(model, messages, temperature, max_tokens), one
+  small JSON file per key written atomically, so several processes can share it;
+  identical prompts in flight at the same time are sent once;
+* a request that still fails after its retries counts as a failure, logs one
+  warning with the reason and gets ``fallback_score`` (``None`` for raw completions).
+
+Counters (read them after a batch, e.g. to log them during training):
+``calls`` completions requested from the server (one per item, however many
+attempts), ``retries`` extra attempts, ``failures`` items that gave up, and
+``cache_hits`` items answered without a request (disk cache or a shared
+in-flight request). ``calls + cache_hits`` is the number of items asked for.
+
+The API key is read from the environment variable named by
+``JudgeConfig.api_key_env`` (default ``PASR_JUDGE_API_KEY``), then
+``OPENAI_API_KEY``, else the dummy ``"EMPTY"`` that local servers accept. It is
+never stored on the judge, logged, put in a repr or in a cache key.
+
+Score parsing (:func:`parse_score`) is documented there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import re
+import tempfile
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pasr.errors import PasrError
+from pasr.prompts import JUDGE_SYSTEM_PROMPT, judge_template
+
+log = logging.getLogger("pasr.judge")
+
+__all__ = ["JudgeConfig", "Judge", "parse_score", "judge_messages", "resolve_api_key", "DUMMY_API_KEY"]
+
+DUMMY_API_KEY = "EMPTY"
+"""Key sent when no key is configured: vLLM and llama.cpp accept any key unless started with one."""
+
+_FALLBACK_KEY_ENV = "OPENAI_API_KEY"
+
+T = TypeVar("T")
+
+
+# --- configuration -----------------------------------------------------------
+
+
+@dataclass
+class JudgeConfig:
+    """Where the judge is and how hard to try.
+
+    ``base_url`` is the server's OpenAI root, usually ending in ``/v1``
+    (``http://localhost:8000/v1`` for ``vllm serve``). ``api_key_env`` names the
+    environment variable holding the key (the key itself never goes in a config).
+    ``timeout`` is the hard limit in seconds for one request, ``retries`` the extra
+    attempts after a failed one, waiting ``backoff * 2**i`` seconds (with jitter)
+    before retry ``i``. ``cache_dir=None`` disables the cache. ``max_tokens`` and
+    ``temperature`` apply to scoring requests; ``fallback_score`` is the score of an
+    item whose request failed.
+    """
+
+    base_url: str
+    model: str
+    api_key_env: str = "PASR_JUDGE_API_KEY"
+    concurrency: int = 8
+    timeout: float = 60.0
+    retries: int = 3
+    backoff: float = 1.0
+    cache_dir: str | None = "~/.cache/pasr/judge"
+    fallback_score: float = 0.0
+    max_tokens: int = 16
+    temperature: float = 0.0
+
+    def __post_init__(self) -> None:
+        def bad(name: str, why: str) -> PasrError:
+            return PasrError(f"JudgeConfig.{name}={getattr(self, name)!r}: {why}")
+
+        if not isinstance(self.base_url, str) or not self.base_url.strip():
+            raise bad("base_url", "give the server's OpenAI root URL, e.g. http://localhost:8000/v1")
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise bad("model", "give the model name the server serves (see its /v1/models)")
+        if not isinstance(self.api_key_env, str) or not self.api_key_env.strip():
+            raise bad("api_key_env", "name an environment variable, e.g. PASR_JUDGE_API_KEY (not the key itself)")
+        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or self.concurrency < 1:
+            raise bad("concurrency", "must be an integer >= 1")
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
+            raise bad("retries", "must be an integer >= 0")
+        if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) or self.max_tokens < 1:
+            raise bad("max_tokens", "must be an integer >= 1")
+        for name in ("timeout", "backoff", "fallback_score", "temperature"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise bad(name, "must be a number")
+        if self.timeout <= 0:
+            raise bad("timeout", "must be > 0 seconds")
+        if self.backoff < 0:
+            raise bad("backoff", "must be >= 0 seconds")
+        if not 0.0 <= self.fallback_score <= 1.0:
+            raise bad("fallback_score", "must be in [0, 1]")
+        if self.temperature < 0:
+            raise bad("temperature", "must be >= 0")
+
+
+def resolve_api_key(config: JudgeConfig) -> str:
+    """The key to send: ``$<api_key_env>``, else ``$OPENAI_API_KEY``, else :data:`DUMMY_API_KEY`."""
+    return os.environ.get(config.api_key_env) or os.environ.get(_FALLBACK_KEY_ENV) or DUMMY_API_KEY
+
+
+# --- prompts and parsing -------------------------------------------------------
+
+
+def judge_messages(question: str, reference: str, answer: str, task: str) -> list[dict[str, str]]:
+    """Chat messages asking the judge to grade ``answer`` against ``reference`` (template by ``task``)."""
+    user = judge_template(task).format(question=question, reference=reference, answer=answer)
+    return [{"role": "system", "content": JUDGE_SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_WHOLE = re.compile(rf"\s*{_NUM}\s*")
+_TOKEN = re.compile(
+    rf"(?P<a>{_NUM})\s*(?:(?:/|\bout\s+of\b)\s*(?P<b>{_NUM})|(?P<pct>%))?",
+    re.IGNORECASE,
+)
+_THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+_DECORATION = " \t\r\n*_`'\".,;:!)(][}{"
+
+
+def parse_score(text: str | None) -> float | None:
+    """Read a score in [0, 1] from a judge reply; ``None`` when the reply holds no usable number.
+
+    Rules, in order:
+
+    1. Closed ``<think>...</think>`` blocks (reasoning judges) are dropped; a reply
+       with an unclosed ``<think>`` is truncated reasoning and gives ``None``.
+    2. If the reply, stripped of whitespace and markdown/punctuation around it, is
+       one number, that number.
+    3. Otherwise the *last* number in the reply, where ``a/b`` and ``a out of b``
+       (with ``b != 0``) count as the fraction ``a/b`` ("Score: 7/10" -> 0.7,
+       "0.8/1" -> 0.8) and ``a%`` counts as ``a/100``.
+    4. The value is clamped to [0, 1] ("1.5" -> 1.0, "-1" -> 0.0); NaN/inf give ``None``.
+
+    A bare number above 1 is *not* rescaled ("7" -> 1.0): the prompts ask for 0..1,
+    so a judge that ignores them should show up in the results rather than be guessed at.
+    """
+    if not text:
+        return None
+    text = _THINK.sub(" ", text)
+    if re.search(r"<think>", text, re.IGNORECASE):
+        return None
+    core = text.strip(_DECORATION)
+    value: float | None = None
+    if _WHOLE.fullmatch(core):
+        value = float(core)
+    else:
+        for match in _TOKEN.finditer(text):
+            a = float(match.group("a"))
+            if match.group("b") is not None:
+                b = float(match.group("b"))
+                if b == 0:
+                    continue
+                value = a / b
+            elif match.group("pct"):
+                value = a / 100.0
+            else:
+                value = a
+    if value is None or not math.isfinite(value):
+        return None
+    return min(1.0, max(0.0, value))
+
+
+# --- cache ---------------------------------------------------------------------
+
+
+def _cache_key(model: str, messages: Sequence[dict[str, Any]], temperature: float, max_tokens: int) -> str:
+    blob = json.dumps(
+        {"model": model, "messages": list(messages), "temperature": temperature, "max_tokens": max_tokens},
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class _DiskCache:
+    """One JSON file per key under ``root/<key[:2]>/``, written to a temp file then renamed.
+
+    Renames are atomic, so concurrent processes never see a half-written entry and
+    need no lock; the last writer of a key wins, which is harmless (same prompt).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._write_failed = False
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> str | None:
+        try:
+            with open(self._path(key), encoding="utf-8") as f:
+                reply = json.load(f).get("reply")
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, AttributeError):
+            return None  # unreadable or corrupt entry: a miss, rewritten on success
+        return reply if isinstance(reply, str) else None
+
+    def put(self, key: str, model: str, reply: str) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    json.dump({"model": model, "reply": reply}, f, ensure_ascii=False)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            if not self._write_failed:  # say it once; the judge keeps working without the cache
+                log.warning("judge cache %s is not writable (%s); continuing without caching", self.root, exc)
+                self._write_failed = True
+
+
+# --- the judge -------------------------------------------------------------------
+
+
+class _Failure(Exception):
+    """A failed attempt; ``retry`` says whether another attempt can help."""
+
+    def __init__(self, reason: str, retry: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry = retry
+
+
+class _LoopState:
+    """What must belong to one event loop: the HTTP client, the semaphore, shared in-flight requests."""
+
+    def __init__(self, client: Any, concurrency: int) -> None:
+        self.client = client
+        self.semaphore = asyncio.Semaphore(concurrency)
+        self.inflight: dict[tuple[str, str], asyncio.Future[str | None]] = {}
+
+
+_RETRY_STATUS = {408, 409, 425, 429}
+
+
+class Judge:
+    """Scores answers with an LLM behind an OpenAI-compatible API (see the module docstring).
+
+    Sync entry points (``score_many``, ``complete_many``, ``check``) run their own event
+    loop, in a worker thread when called from inside a running loop; async code can
+    ``await`` ``ascore`` / ``ascore_many`` / ``acomplete`` / ``acomplete_many`` directly.
+    """
+
+    def __init__(self, config: JudgeConfig) -> None:
+        if not isinstance(config, JudgeConfig):
+            raise PasrError(f"Judge needs a JudgeConfig, got {type(config).__name__}")
+        self.config = config
+        self.calls = 0
+        self.failures = 0
+        self.cache_hits = 0
+        self.retries = 0
+        self._counter_lock = threading.Lock()
+        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
+        self._states_lock = threading.Lock()
+        self._cache = _DiskCache(Path(config.cache_dir).expanduser()) if config.cache_dir else None
+
+    def __repr__(self) -> str:
+        return (
+            f"Judge(base_url={self.config.base_url!r}, model={self.config.model!r}, "
+            f"calls={self.calls}, failures={self.failures}, cache_hits={self.cache_hits})"
+        )
+
+    def stats(self) -> dict[str, int]:
+        """The counters as a dict (for logging)."""
+        return {"calls": self.calls, "failures": self.failures, "cache_hits": self.cache_hits, "retries": self.retries}
+
+    def _count(self, name: str, n: int = 1) -> None:
+        with self._counter_lock:
+            setattr(self, name, getattr(self, name) + n)
+
+    # --- scoring ------------------------------------------------------------
+
+    async def ascore(self, question: str, reference: str, answer: str, task: str) -> float:
+        """Score one answer in [0, 1]; ``fallback_score`` when the judge fails."""
+        messages = judge_messages(str(question), str(reference), "" if answer is None else str(answer), task)
+        reply = await self._complete(messages, self.config.max_tokens, "score")
+        score = parse_score(reply)
+        return self.config.fallback_score if score is None else score
+
+    async def ascore_many(self, items: Sequence[dict[str, Any]]) -> list[float]:
+        """Score many items concurrently (at most ``concurrency`` requests at a time)."""
+        checked = [_check_item(i, item) for i, item in enumerate(items)]
+        return list(await asyncio.gather(*(self.ascore(*fields) for fields in checked)))
+
+    def score_many(self, items: Sequence[dict[str, Any]]) -> list[float]:
+        """Scores for items with keys question, reference, answer (and task, default "open")."""
+        for i, item in enumerate(items):
+            _check_item(i, item)  # bad input fails before any request
+        if not items:
+            return []
+        return self._run(lambda: self.ascore_many(items))
+
+    # --- raw completions (LLM analyses) -----------------------------------------
+
+    async def acomplete(self, messages: list[dict[str, Any]], *, max_tokens: int | None = None) -> str | None:
+        """The judge model's reply to ``messages``, or ``None`` when it fails (cached like scores)."""
+        return await self._complete(messages, max_tokens or self.config.max_tokens, "text")
+
+    async def acomplete_many(
+        self, prompts: Sequence[list[dict[str, Any]]], *, max_tokens: int | None = None
+    ) -> list[str | None]:
+        return list(await asyncio.gather(*(self.acomplete(p, max_tokens=max_tokens) for p in prompts)))
+
+    def complete_many(
+        self, prompts: Sequence[list[dict[str, Any]]], *, max_tokens: int | None = None
+    ) -> list[str | None]:
+        """Raw reply texts for chat prompts (``None`` where a request failed).
+
+        ``max_tokens`` defaults to ``config.max_tokens``, which is sized for a bare
+        score: pass a larger value for analyses that need sentences.
+        """
+        for i, prompt in enumerate(prompts):
+            if not isinstance(prompt, list) or not all(isinstance(m, dict) and "role" in m for m in prompt):
+                raise PasrError(f"complete_many: prompt {i} must be a list of chat messages ({{'role', 'content'}} dicts)")
+        if not prompts:
+            return []
+        return self._run(lambda: self.acomplete_many(prompts, max_tokens=max_tokens))
+
+    async def aclose(self) -> None:
+        """Close the HTTP client of the running loop (only needed after awaiting the a* methods)."""
+        await self._close_state()
+
+    # --- health check -------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        """Ask the server for its models; raise PasrError unless it answers and serves ``config.model``.
+
+        Call it once before a long run so a typo in the URL or model name fails at once
+        rather than turning every score into the fallback.
+        """
+
+        async def models() -> list[str]:
+            client = self._state().client
+            try:
+                page = await asyncio.wait_for(client.models.list(), timeout=self.config.timeout)
+            except Exception as exc:
+                raise PasrError(
+                    f"judge server {self.config.base_url} did not answer /models ({self._redact(_describe(exc))}); "
+                    "check JudgeConfig.base_url and that the server is running"
+                ) from None
+            return [m.id for m in page.data]
+
+        ids = self._run(models)
+        if self.config.model not in ids:
+            raise PasrError(
+                f"JudgeConfig.model={self.config.model!r} is not served by {self.config.base_url} "
+                f"(it serves: {', '.join(ids) or 'nothing'})"
+            )
+        return ids
+
+    # --- machinery ------------------------------------------------------------------
+
+    def _run(self, make: Callable[[], Awaitable[T]]) -> T:
+        """Run a coroutine to completion on a fresh event loop, off-thread if a loop is running here."""
+
+        async def main() -> T:
+            try:
+                return await make()
+            finally:
+                await self._close_state()
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(main())
+        # Called from async code: asyncio.run() would fail here, so use a worker thread
+        # with its own loop. This blocks the caller's loop; async callers should await
+        # the a* methods instead.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="pasr-judge") as pool:
+            return pool.submit(asyncio.run, main()).result()
+
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        with self._states_lock:
+            state = self._states.get(loop)
+            if state is None:
+                state = _LoopState(self._new_client(), self.config.concurrency)
+                self._states[loop] = state
+            return state
+
+    async def _close_state(self) -> None:
+        loop = asyncio.get_running_loop()
+        with self._states_lock:
+            state = self._states.pop(loop, None)
+        if state is not None:
+            await state.client.close()
+
+    def _new_client(self) -> Any:
+        import httpx
+        from openai import AsyncOpenAI, DefaultAsyncHttpxClient
+
+        limits = httpx.Limits(max_connections=self.config.concurrency, max_keepalive_connections=self.config.concurrency)
+        return AsyncOpenAI(
+            base_url=self.config.base_url,
+            api_key=resolve_api_key(self.config),
+            timeout=self.config.timeout,
+            max_retries=0,  # retries are ours: counted, logged, with our backoff
+            http_client=DefaultAsyncHttpxClient(limits=limits, timeout=self.config.timeout),
+        )
+
+    def _redact(self, text: str) -> str:
+        key = resolve_api_key(self.config)
+        if key and key != DUMMY_API_KEY:
+            text = text.replace(key, "***")
+        return text
+
+    async def _complete(self, messages: list[dict[str, Any]], max_tokens: int, kind: str) -> str | None:
+        """A usable reply from the cache, a shared in-flight request, or the server; None on failure.
+
+        ``kind`` is "score" (the reply must hold a number, see :func:`parse_score`) or
+        "text" (any non-empty reply).
+        """
+        cfg = self.config
+        key = _cache_key(cfg.model, messages, cfg.temperature, max_tokens)
+        if self._cache is not None:
+            cached = self._cache.get(key)
+            if cached is not None and _usable(cached, kind):
+                self._count("cache_hits")
+                return cached
+        state = self._state()
+        shared = state.inflight.get((key, kind))
+        if shared is not None:  # the same prompt is being asked right now: wait for that answer
+            self._count("cache_hits")
+            reply = await asyncio.shield(shared)
+            if reply is None:
+                self._count("failures")
+            return reply
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        state.inflight[(key, kind)] = future
+        try:
+            self._count("calls")
+            reply = await self._request(state, messages, max_tokens, kind)
+            if reply is not None and self._cache is not None:
+                self._cache.put(key, cfg.model, reply)
+            future.set_result(reply)
+            return reply
+        finally:
+            if not future.done():
+                future.set_result(None)  # cancelled or crashed: waiters degrade, this caller sees the error
+            state.inflight.pop((key, kind), None)
+
+    async def _request(
+        self, state: _LoopState, messages: list[dict[str, Any]], max_tokens: int, kind: str
+    ) -> str | None:
+        cfg = self.config
+        reason = "no attempt"
+        attempts = 0
+        while attempts <= cfg.retries:
+            if attempts:
+                self._count("retries")
+                delay = cfg.backoff * 2 ** (attempts - 1) * random.uniform(0.5, 1.0)
+                log.debug("judge retry %d/%d in %.2fs after: %s", attempts, cfg.retries, delay, self._redact(reason))
+                await asyncio.sleep(delay)
+            attempts += 1
+            try:
+                async with state.semaphore:
+                    text = await asyncio.wait_for(self._once(state, messages, max_tokens), timeout=cfg.timeout)
+            except _Failure as exc:
+                reason = exc.reason
+                if not exc.retry:
+                    break
+                continue
+            except asyncio.TimeoutError:
+                reason = f"timed out after {cfg.timeout:g}s"
+                continue
+            if _usable(text, kind):
+                return text
+            reason = f"no score in reply {_shorten(text)!r}"
+        self._count("failures")
+        log.warning(
+            "judge request to %s (model %s) failed after %d attempt(s): %s; %s",
+            cfg.base_url,
+            cfg.model,
+            attempts,
+            self._redact(reason),
+            f"using fallback score {cfg.fallback_score:g}" if kind == "score" else "returning None",
+        )
+        return None
+
+    async def _once(self, state: _LoopState, messages: list[dict[str, Any]], max_tokens: int) -> str:
+        """One request; raises _Failure saying what went wrong and whether a retry can help."""
+        import openai
+
+        try:
+            response = await state.client.chat.completions.create(
+                model=self.config.model,
+                messages=messages,
+                max_tokens=max_tokens,
+                temperature=self.config.temperature,
+            )
+        except openai.APIStatusError as exc:
+            retry = exc.status_code in _RETRY_STATUS or exc.status_code >= 500
+            raise _Failure(f"HTTP {exc.status_code}: {_describe(exc)}", retry=retry) from None
+        except openai.APITimeoutError:
+            raise _Failure(f"timed out after {self.config.timeout:g}s") from None
+        except openai.APIConnectionError as exc:
+            raise _Failure(f"connection error: {_describe(exc.__cause__ or exc)}") from None
+        except (asyncio.CancelledError, asyncio.TimeoutError):
+            raise
+        except Exception as exc:  # malformed responses surface as assorted errors
+            raise _Failure(f"bad response: {_describe(exc)}") from None
+        try:
+            content = response.choices[0].message.content
+        except (AttributeError, IndexError, TypeError):
+            raise _Failure(f"bad response: no choices in {_shorten(str(response))!r}") from None
+        if not isinstance(content, str) or not content.strip():
+            raise _Failure("empty reply")
+        return content
+
+
+def _usable(text: str, kind: str) -> bool:
+    return bool(text.strip()) if kind == "text" else parse_score(text) is not None
+
+
+def _check_item(index: int, item: Any) -> tuple[str, str, Any, str]:
+    if not isinstance(item, dict):
+        raise PasrError(f"judge item {index}: expected a dict with question, reference, answer, task; got {type(item).__name__}")
+    for field in ("question", "reference", "answer"):
+        if field not in item:
+            raise PasrError(f"judge item {index}: missing field {field!r} (items need question, reference, answer, task)")
+    return item["question"], item["reference"], item["answer"], item.get("task") or "open"
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return _shorten(text, 300)
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

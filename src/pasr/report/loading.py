@@ -1,0 +1,195 @@
+"""Read evaluation run folders (the layout `pasr eval` writes) into plain Python objects.
+
+The report recomputes every number from the per-example JSONL files, because summaries can be stale (a run
+resumed after the summary was written) or missing; summaries are read only to warn when they disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pasr.data.benchmarks import BENCHMARKS
+from pasr.errors import PasrError
+from pasr.scoring import METRIC
+
+BENCHMARK_ORDER = tuple(BENCHMARKS)  # display order of known benchmarks; unknown names follow, alphabetically
+METHOD_ORDER = ("vanilla", "pasr", "self-refine", "self-refine-oracle")
+
+
+def ordered(names, preferred: tuple[str, ...]) -> list[str]:
+    """``names`` sorted with the ``preferred`` ones first, in that order."""
+    rank = {name: i for i, name in enumerate(preferred)}
+    return sorted(set(names), key=lambda n: (rank.get(n, len(rank)), n))
+
+
+def task_metric(task: str) -> str:
+    """The metric reported for an answer family, for results that come without a summary naming it."""
+    return METRIC.get(task, "accuracy")
+
+
+@dataclass
+class Results:
+    """One ``<benchmark>/<method>.jsonl`` file: its examples in file order, one per id."""
+
+    benchmark: str
+    method: str
+    path: Path
+    examples: list[dict]
+    metric: str
+    summary: dict | None = None
+
+
+@dataclass
+class Run:
+    """One RUN_DIR: its run.json, a display label, and results by benchmark and method."""
+
+    path: Path
+    label: str
+    info: dict
+    results: dict[str, dict[str, Results]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def benchmarks(self) -> list[str]:
+        return ordered(self.results, BENCHMARK_ORDER)
+
+    @property
+    def methods(self) -> list[str]:
+        return ordered({m for by_method in self.results.values() for m in by_method}, METHOD_ORDER)
+
+    def get(self, benchmark: str, method: str) -> Results | None:
+        return self.results.get(benchmark, {}).get(method)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise PasrError(f"{path}: cannot read JSON ({err}); fix or delete the file") from err
+    if not isinstance(value, dict):
+        raise PasrError(f"{path}: expected a JSON object, found {type(value).__name__}")
+    return value
+
+
+def _read_examples(path: Path) -> list[dict]:
+    """Parse one results JSONL; the first line per id wins (resume never rewrites an id)."""
+    examples: list[dict] = []
+    seen: set[str] = set()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise PasrError(f"{path}: cannot read ({err})") from err
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            # A run killed mid-write leaves a truncated last line; anything else is a real error.
+            if number == len(lines):
+                continue
+            raise PasrError(f"{path}, line {number}: not valid JSON ({err.msg})") from err
+        if not isinstance(row, dict):
+            raise PasrError(f"{path}, line {number}: expected a JSON object")
+        for key in ("id", "score"):
+            if key not in row:
+                raise PasrError(f"{path}, line {number}: missing field {key!r} (is this a `pasr eval` results file?)")
+        try:
+            row["score"] = float(row["score"])
+        except (TypeError, ValueError) as err:
+            raise PasrError(f"{path}, line {number}: field 'score' is not a number: {row['score']!r}") from err
+        row["tokens"] = _tokens(row, path, number)
+        key = str(row["id"])
+        if key in seen:
+            continue
+        seen.add(key)
+        examples.append(row)
+    return examples
+
+
+def _tokens(row: dict, path: Path, number: int) -> float:
+    """Generated tokens of an example: its ``tokens`` field, else the sum over its turns."""
+    value = row.get("tokens")
+    if value is None:
+        value = sum((turn.get("tokens") or 0) for turn in row.get("turns") or [])
+    try:
+        return float(value)
+    except (TypeError, ValueError) as err:
+        raise PasrError(f"{path}, line {number}: field 'tokens' is not a number: {value!r}") from err
+
+
+def _check_summary(run: Run, path: Path, summary: dict, examples: list[dict]) -> None:
+    """Warn when a summary disagrees with its JSONL (the report always uses the JSONL)."""
+    n, score = summary.get("n"), summary.get("score")
+    actual = sum(e["score"] for e in examples) / len(examples)
+    if isinstance(n, int) and n != len(examples):
+        run.warnings.append(f"{path}: says n={n} but the JSONL has {len(examples)} examples; using the JSONL")
+    elif isinstance(score, (int, float)) and abs(score - actual) > 1e-6:
+        run.warnings.append(f"{path}: says score={score:.4f} but the JSONL gives {actual:.4f}; using the JSONL")
+
+
+def run_label(path: Path, info: dict) -> str:
+    """run.json ``label``, else its ``model``, else the folder name."""
+    for key in ("label", "model"):
+        value = info.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return path.resolve().name
+
+
+def load_run(path: str | Path) -> Run:
+    """Load one RUN_DIR; raise PasrError when it is missing or holds no results."""
+    path = Path(path)
+    if not path.is_dir():
+        raise PasrError(f"{path}: not a folder; pass a RUN_DIR written by `pasr eval`")
+    info_path = path / "run.json"
+    info = _read_json(info_path) if info_path.is_file() else {}
+    run = Run(path=path, label=run_label(path, info), info=info)
+    for bench_dir in sorted(p for p in path.iterdir() if p.is_dir()):
+        for file in sorted(bench_dir.glob("*.jsonl")):
+            method = file.name[: -len(".jsonl")]
+            if "." in method:  # <method>.analysis.jsonl and similar side files
+                continue
+            examples = _read_examples(file)
+            if not examples:
+                run.warnings.append(f"{file}: no examples, skipped")
+                continue
+            summary_path = bench_dir / f"{method}.summary.json"
+            summary = _read_json(summary_path) if summary_path.is_file() else None
+            if summary is not None:
+                _check_summary(run, summary_path, summary, examples)
+            metric = (summary or {}).get("metric") or task_metric(str(examples[0].get("task", "")))
+            run.results.setdefault(bench_dir.name, {})[method] = Results(
+                benchmark=bench_dir.name, method=method, path=file, examples=examples, metric=metric,
+                summary=summary,
+            )
+    if not run.results:
+        raise PasrError(
+            f"{path}: no results found; expected <benchmark>/<method>.jsonl files (e.g. "
+            f"{path / 'gsm8k' / 'vanilla.jsonl'}) as written by `pasr eval`"
+        )
+    return run
+
+
+def load_runs(paths) -> list[Run]:
+    """Load several RUN_DIRs, giving each a distinct label (folder name appended on clashes)."""
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise PasrError("no RUN_DIR given; pass one or more folders written by `pasr eval`")
+    seen: dict[Path, Path] = {}
+    for p in paths:
+        resolved = p.resolve()
+        if resolved in seen:
+            raise PasrError(f"{p}: given twice (also as {seen[resolved]}); pass each RUN_DIR once")
+        seen[resolved] = p
+    runs = [load_run(p) for p in paths]
+    base = [run.label for run in runs]
+    for suffix in (lambda r: r.path.resolve().name, lambda r: str(r.path)):
+        counts = Counter(run.label for run in runs)
+        for run, label in zip(runs, base):
+            if counts[run.label] > 1:
+                run.label = f"{label} ({suffix(run)})"
+    return runs

@@ -1,0 +1,344 @@
+"""Dispatch by answer family, and :class:`Scorer`: batch scoring with math in a process pool.
+
+Why a process pool for math: math-verify bounds sympy with ``signal.alarm``, which only
+works on the main thread and otherwise makes ``parse`` return nothing, i.e. a silent score
+of 0 (GRPO reward functions and async evaluators run off the main thread). Workers run
+math-verify on their own main thread under a per-item interval timer; a worker that does
+not come back within a hard deadline (stuck in C code) is killed and the pool recreated,
+and the item scores 0. Families that need no sympy are scored inline.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import math
+import multiprocessing
+import sys
+import threading
+import time
+import types
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Any, Callable, Sequence
+
+from pasr.errors import PasrError
+from pasr.scoring import mathexpr
+from pasr.scoring.choice import score_choice
+from pasr.scoring.drop import score_drop
+from pasr.scoring.extract import answer_text
+from pasr.scoring.numeric import score_numeric
+from pasr.scoring.summary import score_summary
+from pasr.scoring.winogrande import score_winogrande
+
+log = logging.getLogger(__name__)
+
+FAMILIES = ("math", "gsm8k", "arith", "choice", "winogrande", "drop", "summary", "open")
+"""Answer families (a record's ``task``)."""
+
+METRIC = {
+    "math": "accuracy",
+    "gsm8k": "accuracy",
+    "arith": "accuracy",
+    "choice": "accuracy",
+    "winogrande": "accuracy",
+    "drop": "f1",
+    "summary": "rouge_l",
+    "open": "accuracy",
+}
+"""The metric a family's score is (what a summary's ``metric`` field says)."""
+
+_RULES: dict[str, Callable[[str, str, str | None], float]] = {
+    "gsm8k": lambda resp, ref, q: score_numeric("gsm8k", resp, ref),
+    "arith": lambda resp, ref, q: score_numeric("arith", resp, ref),
+    "choice": score_choice,
+    "winogrande": score_winogrande,
+    "drop": lambda resp, ref, q: score_drop(resp, ref),
+    "summary": lambda resp, ref, q: score_summary(resp, ref),
+}
+
+_NO_JUDGE = (
+    "task 'open' is scored by an LLM judge, and none is configured: pass --judge-url and "
+    "--judge-model (or give Scorer/score a pasr.judge.Judge)"
+)
+
+
+def family(task: str) -> str:
+    """Check ``task`` is a known answer family and return it."""
+    if task not in FAMILIES:
+        raise PasrError(f"unknown task {task!r}: the answer family must be one of {', '.join(FAMILIES)}")
+    return task
+
+
+def _clamp(x: Any) -> float:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return 0.0
+    return 0.0 if x != x else min(1.0, max(0.0, x))  # NaN -> 0
+
+
+class Scorer:
+    """Scores batches of responses; owns the math process pool (created on first math item).
+
+    ``judge``: anything with ``score_many(list[dict]) -> list[float]`` (see :mod:`pasr.judge`);
+    needed for task ``open``, and for everything when ``judge_all`` is set. ``timeout``: seconds
+    of math-verify per item (a cut item scores 0 and counts in :attr:`timeouts`). ``workers``:
+    math processes. ``math_fn``: the picklable ``fn(text, tagged, reference) -> float`` the
+    workers run (default :func:`pasr.scoring.mathexpr.verify_math`; tests swap in slow ones).
+
+    Use as a context manager or call :meth:`close`. Workers are spawned without the caller's
+    ``__main__`` (see :func:`_without_main`), so ``math_fn`` must live in an importable module.
+    """
+
+    def __init__(
+        self,
+        judge=None,
+        judge_all: bool = False,
+        timeout: float = 5.0,
+        workers: int = 1,
+        *,
+        math_fn: Callable[[str, bool, str], float] | None = None,
+        startup_timeout: float = 120.0,
+    ):
+        if workers < 1:
+            raise PasrError(f"Scorer workers must be >= 1, got {workers}")
+        if timeout is not None and timeout <= 0:
+            raise PasrError(f"Scorer timeout must be > 0 seconds (or None for no limit), got {timeout}")
+        self.judge = judge
+        self.judge_all = judge_all
+        self.timeout = timeout
+        self.workers = workers
+        self.math_fn = math_fn or mathexpr.verify_math
+        self.startup_timeout = startup_timeout
+        self.timeouts = 0  # items cut by the timeout (scored 0)
+        self.restarts = 0  # pools killed because a worker did not come back
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.RLock()
+
+    # --- public API ---------------------------------------------------------------------
+
+    def score_many(
+        self,
+        tasks: Sequence[str],
+        responses: Sequence[str],
+        references: Sequence[str],
+        questions: Sequence[str | None] | None = None,
+    ) -> list[float]:
+        """One score in [0, 1] per item, in order."""
+        n = len(tasks)
+        if questions is None:
+            questions = [None] * n
+        if not (len(responses) == len(references) == len(questions) == n):
+            raise PasrError(
+                f"score_many needs equally long lists: {n} tasks, {len(responses)} responses, "
+                f"{len(references)} references, {len(questions)} questions"
+            )
+        fams = [family(t) for t in tasks]
+        to_judge = [i for i in range(n) if self.judge_all or fams[i] == "open"]
+        if to_judge and self.judge is None:
+            raise PasrError(_NO_JUDGE)
+        judged = set(to_judge)
+        scores = [0.0] * n
+        math_jobs: list[tuple[int, str, bool, str]] = []
+        for i in range(n):
+            if i in judged:
+                continue
+            response, reference = responses[i] or "", str(references[i])
+            if fams[i] == "math":
+                text, tagged = answer_text(response)
+                fast = mathexpr.fast_path(text, tagged, reference)
+                if fast is None:
+                    math_jobs.append((i, text, tagged, reference))
+                else:
+                    scores[i] = fast
+            else:
+                try:
+                    scores[i] = _RULES[fams[i]](response, reference, questions[i])
+                except PasrError as exc:
+                    raise PasrError(f"item {i} of the batch (task {tasks[i]!r}): {exc}") from exc
+        if math_jobs:
+            for i, value in self._run_math(math_jobs).items():
+                scores[i] = value
+        if to_judge:
+            items = [
+                {
+                    "question": questions[i] or "",
+                    "reference": str(references[i]),
+                    "answer": answer_text(responses[i] or "")[0],
+                    "task": tasks[i],
+                }
+                for i in to_judge
+            ]
+            judged_scores = list(self.judge.score_many(items))
+            if len(judged_scores) != len(items):
+                raise PasrError(f"the judge returned {len(judged_scores)} scores for {len(items)} items")
+            for i, value in zip(to_judge, judged_scores):
+                scores[i] = value
+        return [_clamp(s) for s in scores]
+
+    def score(self, task: str, response: str, reference: str, question: str | None = None) -> float:
+        """One item (see :meth:`score_many`)."""
+        return self.score_many([task], [response], [reference], [question])[0]
+
+    def close(self) -> None:
+        """Stop the math workers (idempotent)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> "Scorer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):  # best effort; close() is the real API
+        try:
+            self._kill_pool()
+        except Exception:  # noqa: BLE001
+            pass
+
+    # --- the math pool ------------------------------------------------------------------
+
+    @property
+    def hard_deadline(self) -> float:
+        """Seconds after which a worker that has not answered is killed (the timer inside should fire first)."""
+        return math.inf if self.timeout is None else self.timeout * 1.5 + 1.0
+
+    def _ensure_pool(self) -> ProcessPoolExecutor:
+        if self._pool is not None:
+            return self._pool
+        pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=mathexpr.init_worker,
+        )
+        # Start every worker before any item's clock runs: spawning and importing sympy
+        # take seconds and must not count against an item's timeout.
+        seen: set[int] = set()
+        deadline = time.monotonic() + self.startup_timeout
+        try:
+            while len(seen) < self.workers:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"only {len(seen)} of {self.workers} started")
+                with _without_main():  # processes start inside submit()
+                    futures = [pool.submit(mathexpr.ping) for _ in range(self.workers)]
+                for fut in futures:
+                    seen.add(fut.result(timeout=max(1.0, deadline - time.monotonic())))
+        except Exception as exc:
+            _kill(pool)
+            raise PasrError(f"could not start the math scoring workers: {exc}") from exc
+        self._pool = pool
+        return pool
+
+    def _kill_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            _kill(pool)
+
+    def _run_math(self, jobs: list[tuple[int, str, bool, str]]) -> dict[int, float]:
+        """Score math jobs through the pool, at most ``workers`` in flight so each clock starts when its item does."""
+        results: dict[int, float] = {}
+        pending = deque(jobs)
+        with self._lock:
+            inflight: dict[Any, tuple[tuple[int, str, bool, str], float]] = {}
+            while pending or inflight:
+                pool = self._ensure_pool()
+                while pending and len(inflight) < self.workers:
+                    job = pending.popleft()
+                    fut = pool.submit(mathexpr.run_item, self.math_fn, job[1], job[2], job[3], self.timeout)
+                    inflight[fut] = (job, time.monotonic())
+                first_deadline = min(start for _, start in inflight.values()) + self.hard_deadline
+                left = None if math.isinf(first_deadline) else max(0.0, first_deadline - time.monotonic())
+                done, _ = wait(list(inflight), timeout=left, return_when=FIRST_COMPLETED)
+                broken = False
+                for fut in done:
+                    job, _ = inflight.pop(fut)
+                    try:
+                        value, timed_out = fut.result()
+                    except mathexpr.ItemTimeout:  # the timer fired just as the item finished
+                        value, timed_out = 0.0, True
+                    except Exception as exc:  # noqa: BLE001 - a dead worker (OOM, crash): score 0, restart
+                        log.warning("math scoring worker failed on item %d (%s); scoring 0", job[0], exc)
+                        value, timed_out, broken = 0.0, False, True
+                    results[job[0]] = value
+                    self.timeouts += int(timed_out)
+                now = time.monotonic()
+                stuck = [f for f, (_, start) in inflight.items() if now - start >= self.hard_deadline]
+                if stuck or broken:
+                    for fut in stuck:
+                        job, _ = inflight.pop(fut)
+                        results[job[0]] = 0.0
+                        self.timeouts += 1
+                        log.warning("math scoring of item %d passed %.1fs; scoring 0 and restarting the "
+                                    "worker pool", job[0], self.hard_deadline)
+                    # the others in flight die with the pool: run them again on the new one
+                    pending.extendleft(reversed([job for job, _ in inflight.values()]))
+                    inflight.clear()
+                    self._kill_pool()
+                    self.restarts += 1
+        return results
+
+
+@contextlib.contextmanager
+def _without_main():
+    """Hide the caller's ``__main__`` while workers start, so spawned children do not re-run it.
+
+    A spawned child normally re-imports the parent's main script: a training script
+    without an ``if __name__ == "__main__":`` guard would run again in every worker (and
+    one with heavy imports would pay them per worker). The workers only need
+    :mod:`pasr.scoring.mathexpr`, so they are started with a bare ``__main__``; the swap
+    lasts only for the ``submit`` calls that start processes.
+    """
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now, stuck workers included (the executor has no public way to kill a busy worker)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in processes:
+        proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        proc.join(timeout=2.0)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=2.0)
+
+
+# --- one-item API ---------------------------------------------------------------------
+
+_default: Scorer | None = None
+_default_lock = threading.Lock()
+
+
+def default_scorer() -> Scorer:
+    """The module's shared :class:`Scorer` (no judge), created on first use and closed at exit."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Scorer()
+            atexit.register(_default.close)
+        return _default
+
+
+def score(task: str, response: str, reference: str, *, question: str | None = None, judge=None) -> float:
+    """Score one response in [0, 1] for answer family ``task``.
+
+    ``judge`` is used for task ``open`` (required there); other families are rule-based
+    (use ``Scorer(judge=..., judge_all=True)`` to send everything to a judge).
+    """
+    if family(task) == "open":
+        if judge is None:
+            raise PasrError(_NO_JUDGE)
+        return Scorer(judge=judge).score_many([task], [response], [reference], [question])[0]
+    return default_scorer().score_many([task], [response], [reference], [question])[0]

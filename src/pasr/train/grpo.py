@@ -1,0 +1,292 @@
+"""PASR training on TRL's GRPOTrainer: data, scorer, rewards, trainer, warm-up, resume, summary.
+
+The RL loop is TRL's. PASR adds reward functions (:mod:`pasr.train.reward_functions`),
+the standard-sample baseline (:mod:`pasr.train.baseline`), a rollout log, a time split
+per phase, and an optional supervised warm-up for models too small to follow the tag
+format from the prompt alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from trl import GRPOTrainer
+
+from pasr.data.records import Record
+from pasr.errors import PasrError
+from pasr.prompts import SYSTEM_PROMPTS
+from pasr.rewards import RewardWeights
+from pasr.train.config import ModelConfig, PasrGRPOConfig
+from pasr.train.data import load_training_records, records_to_dataset
+from pasr.train.reward_functions import PasrRewards
+from pasr.train.rollout_log import RolloutLog
+
+logger = logging.getLogger("pasr.train")
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether this CPU runs bf16 natively (avx512_bf16 / AMX); elsewhere bf16 autocast is slower."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+class PasrGRPOTrainer(GRPOTrainer):
+    """GRPOTrainer with PASR's time split (policy generation, scoring/baseline, update) and CPU bf16 generation."""
+
+    def __init__(self, *args, cpu_bf16_generation: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._generation_autocast = (
+            cpu_bf16_generation and self.accelerator.device.type == "cpu" and cpu_supports_bf16()
+        )
+        self._prepare_time = 0.0
+
+    def _generate_single_turn(self, *args, **kwargs):
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if self._generation_autocast else contextlib.nullcontext()
+        with ctx:
+            return super()._generate_single_turn(*args, **kwargs)
+
+    def _generate(self, prompts):
+        start = time.perf_counter()
+        out = super()._generate(prompts)
+        self._metrics["train" if self.model.training else "eval"]["time/policy_generation"].append(
+            time.perf_counter() - start
+        )
+        return out
+
+    def _generate_and_score_completions(self, inputs):
+        start = time.perf_counter()
+        out = super()._generate_and_score_completions(inputs)
+        self._prepare_time += time.perf_counter() - start
+        return out
+
+    def training_step(self, model, inputs, num_items_in_batch):
+        self._prepare_time = 0.0
+        start = time.perf_counter()
+        out = super().training_step(model, inputs, num_items_in_batch)
+        self._metrics["train"]["time/update"].append(time.perf_counter() - start - self._prepare_time)
+        return out
+
+
+def build_scorer(config: PasrGRPOConfig):
+    """The accuracy scorer: rule-based families, plus the LLM judge when configured."""
+    from pasr.scoring import Scorer
+
+    judge = None
+    if config.judge_url:
+        from pasr.judge import Judge, JudgeConfig
+
+        judge = Judge(
+            JudgeConfig(
+                base_url=config.judge_url,
+                model=config.judge_model,
+                api_key_env=config.judge_api_key_env,
+                concurrency=config.judge_concurrency,
+                timeout=config.judge_timeout,
+                fallback_score=config.judge_fallback_score,
+            )
+        )
+    return Scorer(judge=judge, judge_all=config.judge_all, timeout=config.scoring_timeout)
+
+
+def system_prompt_text(name_or_text: str) -> str:
+    """A named system prompt ('pasr', 'standard') or the literal text given."""
+    return SYSTEM_PROMPTS.get(name_or_text, name_or_text)
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    output_dir: str
+    model_dir: str
+    rollout_log: str | None
+    log_history: list[dict]
+    warmup_dir: str | None = None
+    seconds: float = 0.0
+
+
+def check_records(records: list[Record], config: PasrGRPOConfig) -> None:
+    """Fail before any model is loaded on data the rewards cannot score."""
+    from pasr.scoring import FAMILIES
+
+    if not records:
+        raise PasrError(f"the training data ({config.dataset}) is empty")
+    unknown = sorted({r.task for r in records} - set(FAMILIES))
+    if unknown:
+        raise PasrError(f"unknown task(s) {unknown} in the training data; known: {', '.join(FAMILIES)}")
+    if not config.judge_url and any(r.task == "open" for r in records):
+        raise PasrError(
+            "the training data has open-ended questions (task 'open'), which need the LLM judge: "
+            "set --judge_url and --judge_model (e.g. a `vllm serve` endpoint)"
+        )
+    if config.judge_all and not config.judge_url:
+        raise PasrError("judge_all needs a judge: set --judge_url and --judge_model")
+
+
+def resolve_resume(config: PasrGRPOConfig, resume: bool) -> str | None:
+    """The checkpoint to resume from when ``resume`` is set (the newest in output_dir), else None."""
+    if not resume:
+        return None
+    from transformers.trainer_utils import get_last_checkpoint
+
+    out = Path(config.output_dir)
+    last = get_last_checkpoint(str(out)) if out.is_dir() else None
+    if last is None:
+        logger.warning("--resume: no checkpoint in %s yet; starting from the beginning", out)
+    return last
+
+
+def train_pasr(
+    config: PasrGRPOConfig,
+    model_config: ModelConfig,
+    *,
+    resume: bool = False,
+    scorer: Any = None,
+    records: list[Record] | None = None,
+) -> TrainResult:
+    """Run the PASR pipeline: optional warm-up SFT, then GRPO with the PASR rewards. Returns where things are."""
+    started = time.perf_counter()
+    if records is None:
+        records = load_training_records(config)
+    check_records(records, config)
+    output_dir = Path(config.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = resolve_resume(config, resume)
+    log_path = Path(config.rollout_log) if config.rollout_log else output_dir / "rollouts.jsonl"
+    if checkpoint is None and log_path.exists() and not resume:
+        raise PasrError(
+            f"{log_path} exists from an earlier run: pass --resume to continue it, or choose another --output_dir"
+        )
+
+    warmup_dir = None
+    if config.warmup_examples > 0:
+        from pasr.models import resolve
+        from pasr.train.sft import warmup_model
+
+        base = resolve(model_config.model_name_or_path or "smollm2-135m-instruct")
+        warmup_dir = warmup_model(base, config, model_config)
+        model_config = replace(model_config, model_name_or_path=warmup_dir)
+
+    rollout_log = RolloutLog(log_path)
+    if checkpoint is not None:
+        step = int(Path(checkpoint).name.split("-")[-1])
+        moved = rollout_log.truncate_after(step)
+        logger.info("resuming from %s; %d rollout lines of unfinished steps set aside", checkpoint, moved)
+
+    own_scorer = scorer is None
+    scorer = scorer or build_scorer(config)
+    try:
+        trainer, _ = build_trainer(config, model_config, records, scorer, rollout_log)
+        trainer.train(resume_from_checkpoint=checkpoint)
+    finally:
+        if own_scorer:
+            scorer.close()
+    final_dir = save_final_model(trainer, output_dir)
+    result = TrainResult(
+        output_dir=str(output_dir),
+        model_dir=str(final_dir),
+        rollout_log=str(log_path),
+        log_history=list(trainer.state.log_history),
+        warmup_dir=str(warmup_dir) if warmup_dir else None,
+        seconds=time.perf_counter() - started,
+    )
+    if trainer.accelerator.is_main_process:
+        write_summary(result, config)
+    return result
+
+
+def build_trainer(
+    config: PasrGRPOConfig,
+    model_config: ModelConfig,
+    records: list[Record],
+    scorer: Any,
+    rollout_log: RolloutLog | None = None,
+) -> tuple[PasrGRPOTrainer, PasrRewards]:
+    """The GRPO trainer with PASR's reward functions bound to it (no training yet)."""
+    from trl import get_peft_config
+
+    from pasr.models import load_model, load_tokenizer, resolve
+
+    model_path = resolve(model_config.model_name_or_path or "smollm2-135m-instruct")
+    weights = list(config.reward_weights or [])
+    rewards = PasrRewards(
+        scorer,
+        mode=config.refine_reward_mode,
+        zeta=config.zeta,
+        baseline_samples=config.baseline_samples,
+        lazy=config.lazy_baseline,
+        weights=RewardWeights(*(weights + [1.0, 1.0, 1.0])[:3]),
+        rollout_log=rollout_log,
+    )
+    if weights and len(weights) != len(rewards.functions()):
+        raise PasrError(
+            f"reward_weights has {len(weights)} values; this mode uses {len(rewards.functions())} rewards "
+            f"({', '.join(f.__name__ for f in rewards.functions())})"
+        )
+    tokenizer = load_tokenizer(model_path)
+    trainer = PasrGRPOTrainer(
+        model=load_model(model_path, dtype=model_config.dtype),
+        reward_funcs=rewards.functions(),
+        args=config,
+        train_dataset=records_to_dataset(records, system_prompt_text(config.system_prompt)),
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_config),
+        cpu_bf16_generation=config.cpu_bf16_generation,
+    )
+    rewards.bind(trainer)
+    return trainer, rewards
+
+
+def save_final_model(trainer: Any, output_dir: Path) -> Path:
+    """Save a model that ``pasr eval --model DIR`` loads by path (LoRA adapters merged in)."""
+    final_dir = output_dir / "final"
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    if trainer.accelerator.is_main_process:
+        model.save_pretrained(final_dir)
+        trainer.processing_class.save_pretrained(final_dir)
+    trainer.accelerator.wait_for_everyone()
+    return final_dir
+
+
+def trend(history: list[dict], key: str) -> tuple[float, float] | None:
+    """Mean of ``key`` over the first and the last third of the logged steps."""
+    values = [h[key] for h in history if h.get(key) is not None]
+    if not values:
+        return None
+    third = max(1, len(values) // 3)
+    return sum(values[:third]) / third, sum(values[-third:]) / third
+
+
+def write_summary(result: TrainResult, config: PasrGRPOConfig) -> dict:
+    """Write train_summary.json beside the model and return it."""
+    history = result.log_history
+    summary = {
+        "model_dir": result.model_dir,
+        "warmup_dir": result.warmup_dir,
+        "rollout_log": result.rollout_log,
+        "steps": max((h.get("step", 0) for h in history), default=0),
+        "seconds": round(result.seconds, 1),
+        "refine_reward_mode": config.refine_reward_mode,
+        "trends": {
+            key: trend(history, key)
+            for key in ("reward", "rewards/accuracy_reward/mean", "pasr/refine_rate", "pasr/format_valid_rate")
+        },
+    }
+    Path(result.output_dir, "train_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+__all__ = ["PasrGRPOTrainer", "TrainResult", "build_scorer", "build_trainer", "train_pasr"]

@@ -1,0 +1,217 @@
+"""PASR's three rewards as TRL reward functions, sharing one scoring pass per completion.
+
+TRL calls each reward function in turn on the same local batch. ``format`` and
+``accuracy`` fill a per-batch cache; ``refine`` (always last) reads it, generates the
+standard-sample baseline when needed, gathers the batch across ranks, logs the PASR
+metrics and writes the rollout log. The arithmetic of each reward lives in
+:mod:`pasr.rewards` and :mod:`pasr.format`; this module only wires it into TRL.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from accelerate.utils import gather_object
+
+from pasr.format import parse
+from pasr.prompts import STANDARD_SYSTEM_PROMPT, chat
+from pasr.rewards import RewardWeights, refine_reward, total_reward
+from pasr.train.baseline import StandardBaseline
+from pasr.train.rollout_log import RolloutLog
+
+
+def completion_text(completion: Any) -> str:
+    """The assistant text of a TRL completion (conversational or plain)."""
+    if isinstance(completion, list):
+        return "".join(m.get("content", "") for m in completion if m.get("role", "assistant") == "assistant")
+    return str(completion)
+
+
+class PasrRewards:
+    """The reward functions of one PASR run, bound to its trainer after construction.
+
+    ``mode='none'`` gives the plain-GRPO control: format and accuracy rewards only, with
+    the same logging, so both arms are measured the same way.
+    """
+
+    def __init__(
+        self,
+        scorer: Any,
+        *,
+        mode: str = "comparison",
+        zeta: float = 0.0,
+        baseline_samples: int = 8,
+        lazy: bool = True,
+        weights: RewardWeights | None = None,
+        rollout_log: RolloutLog | None = None,
+        standard_system_prompt: str = STANDARD_SYSTEM_PROMPT,
+    ):
+        self.scorer = scorer
+        self.mode = mode
+        self.zeta = zeta
+        self.baseline_samples = baseline_samples
+        self.lazy = lazy
+        self.weights = weights or RewardWeights()
+        self.rollout_log = rollout_log
+        self.standard_system_prompt = standard_system_prompt
+        self.trainer: Any = None
+        self._batch_key: tuple | None = None
+        self._traces: list = []
+        self._accuracy: list[float] | None = None
+        self.baseline_generations = 0  # steps on which the baseline was generated (lazy skips the rest)
+
+    def bind(self, trainer: Any) -> None:
+        self.trainer = trainer
+
+    def functions(self) -> list:
+        """The callables to pass to ``GRPOTrainer(reward_funcs=...)``, in weight order."""
+        funcs = [self.format_reward, self.accuracy_reward]
+        if self.mode != "none":
+            funcs.append(self.refine_reward)
+        return funcs
+
+    # -- shared per-batch state ------------------------------------------------------
+
+    def _prepare(self, completions: Sequence[Any]) -> list[str]:
+        texts = [completion_text(c) for c in completions]
+        key = (id(completions), tuple(texts))  # TRL passes one list object to every reward function of a batch
+        if key != self._batch_key:
+            self._batch_key = key
+            self._traces = [parse(t) for t in texts]
+            self._accuracy = None
+        return texts
+
+    def _accuracies(self, texts, question, reference, task, log_metric=None) -> list[float]:
+        if self._accuracy is None:
+            start = time.perf_counter()
+            self._accuracy = self.scorer.score_many(task, texts, reference, question)
+            if log_metric is not None:
+                log_metric("time/scoring", time.perf_counter() - start)
+        return self._accuracy
+
+    # -- the TRL reward functions ---------------------------------------------------------
+
+    def format_reward(self, prompts, completions, **kwargs) -> list[float]:
+        """+1 for a well-formed think/refine/answer response, -1 otherwise."""
+        self._prepare(completions)
+        return [1.0 if trace.valid else -1.0 for trace in self._traces]
+
+    def accuracy_reward(self, prompts, completions, question, reference, task, **kwargs) -> list[float]:
+        """Score in [0, 1] of the answer against the reference (rule-based or judge)."""
+        texts = self._prepare(completions)
+        accuracies = self._accuracies(texts, question, reference, task, kwargs.get("log_metric"))
+        if self.mode == "none":
+            self._finish_batch(prompts, texts, question, reference, task, None, None, kwargs)
+        return list(accuracies)
+
+    def refine_reward(self, prompts, completions, question, reference, task, **kwargs) -> list[float]:
+        """Comparison of a refining completion with the standard-sample baseline (0 when it does not refine)."""
+        texts = self._prepare(completions)
+        log_metric = kwargs.get("log_metric")
+        accuracies = self._accuracies(texts, question, reference, task, log_metric)
+        refined = [trace.refined for trace in self._traces]
+        baselines = samples = None
+        if self.mode in ("comparison", "single") and self._needs_baseline(refined):
+            start = time.perf_counter()
+            baselines, samples = self._baseline(question, reference, task, log_metric)
+            if log_metric is not None:
+                log_metric("time/baseline_generation", time.perf_counter() - start)
+        rewards = [
+            refine_reward(acc, baselines[i] if baselines else [], was_refined, zeta=self.zeta, mode=self.mode)
+            if was_refined
+            else 0.0
+            for i, (acc, was_refined) in enumerate(zip(accuracies, refined))
+        ]
+        self._finish_batch(prompts, texts, question, reference, task, baselines, samples, kwargs, rewards)
+        return rewards
+
+    # -- baseline -------------------------------------------------------------------------
+
+    def _needs_baseline(self, refined: list[bool]) -> bool:
+        if not self.lazy:
+            return True
+        # Every rank must take the same branch: generation is collective under vLLM and DDP.
+        local = torch.tensor([float(any(refined))], device=self.trainer.accelerator.device)
+        return bool(self.trainer.accelerator.gather(local).sum().item() > 0)
+
+    def _baseline(self, question, reference, task, log_metric):
+        self.baseline_generations += 1
+        prompts = [chat(self.standard_system_prompt, q, t) for q, t in zip(question, task)]
+
+        def score(slots: list[int], texts: list[str]) -> list[float]:
+            return self.scorer.score_many(
+                [task[s] for s in slots], texts, [reference[s] for s in slots], [question[s] for s in slots]
+            )
+
+        baseline = StandardBaseline(self.trainer, self.baseline_samples)
+        per_slot, samples, own_scores = baseline.baselines(prompts, score)
+        return per_slot, list(zip(samples, own_scores))
+
+    # -- metrics and rollout log ----------------------------------------------------------
+
+    def _finish_batch(self, prompts, texts, question, reference, task, baselines, samples, kwargs, refine_r=None):
+        """Gather the batch, log PASR metrics (identical on every rank) and append the rollout log."""
+        accuracies = self._accuracy or []
+        rows = []
+        for i, text in enumerate(texts):
+            trace = self._traces[i]
+            format_r = 1.0 if trace.valid else -1.0
+            ref_r = refine_r[i] if refine_r is not None else 0.0
+            rows.append(
+                {
+                    "question": question[i],
+                    "reference": reference[i],
+                    "task": task[i],
+                    "id": kwargs.get("id", [None] * len(texts))[i],
+                    "completion": text,
+                    "trace": trace.to_dict(),
+                    "accuracy": accuracies[i],
+                    "baseline": baselines[i] if baselines else None,
+                    "baseline_samples": (
+                        [{"text": t, "accuracy": a} for t, a in zip(*samples[i])] if samples else None
+                    ),
+                    "rewards": {"format": format_r, "accuracy": accuracies[i], "refine": ref_r},
+                    "total": total_reward(format_r, accuracies[i], ref_r, self.weights),
+                    "rank": self.trainer.accelerator.process_index if self.trainer else 0,
+                }
+            )
+        all_rows = gather_object(rows) if self.trainer is not None else rows
+        state = kwargs.get("trainer_state")
+        step = (state.global_step + 1) if state is not None else None
+        for row in all_rows:
+            row["step"] = step
+        log_metric = kwargs.get("log_metric")
+        if log_metric is not None:
+            for name, value in batch_metrics(all_rows, self.scorer).items():
+                log_metric(name, value)
+        if self.rollout_log is not None and (self.trainer is None or self.trainer.accelerator.is_main_process):
+            self.rollout_log.append(all_rows)
+
+
+def batch_metrics(rows: list[dict], scorer: Any = None) -> dict[str, float]:
+    """PASR's per-step metrics over a gathered batch of rollout rows."""
+    n = len(rows)
+    refining = [r for r in rows if r["trace"]["refined"]]
+    plain = [r for r in rows if not r["trace"]["refined"]]
+    metrics = {
+        "pasr/refine_rate": len(refining) / n,
+        "pasr/refines_per_completion": sum(len(r["trace"]["refines"]) for r in rows) / n,
+        "pasr/format_valid_rate": sum(r["trace"]["valid"] for r in rows) / n,
+        "pasr/accuracy": sum(r["accuracy"] for r in rows) / n,
+    }
+    if refining:
+        metrics["pasr/accuracy_refining"] = sum(r["accuracy"] for r in refining) / len(refining)
+    if plain:
+        metrics["pasr/accuracy_non_refining"] = sum(r["accuracy"] for r in plain) / len(plain)
+    with_baseline = [r for r in rows if r["baseline"]]
+    if with_baseline:
+        metrics["pasr/baseline_accuracy"] = sum(sum(r["baseline"]) / len(r["baseline"]) for r in with_baseline) / len(
+            with_baseline
+        )
+    judge = getattr(scorer, "judge", None)
+    if judge is not None:
+        metrics["judge/failures"] = float(getattr(judge, "failures", 0))
+    return metrics

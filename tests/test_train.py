@@ -1,0 +1,171 @@
+"""PASR GRPO wiring on TRL: the private-API contract, baseline grouping, a short run, lazy baselines."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import pytest
+import torch
+import trl
+from train_helpers import LengthScorer, tiny_config, tiny_records
+from trl import GRPOTrainer
+
+from pasr.errors import PasrError
+from pasr.train.baseline import group_baselines, samples_per_slot
+from pasr.train.config import ModelConfig
+from pasr.train.grpo import build_trainer, check_records, train_pasr
+from pasr.train.rollout_log import RolloutLog, read_rollouts
+
+
+def test_trl_private_api_contract():
+    """pasr calls TRL private API for the baseline; this fails loudly when TRL changes it."""
+    assert trl.__version__ == "1.16.0", "pasr.train.baseline is written against trl 1.16.0's private API"
+    tokenize = inspect.signature(GRPOTrainer._tokenize_prompts)
+    assert list(tokenize.parameters) == ["self", "prompts"]
+    generate = inspect.signature(GRPOTrainer._generate_single_turn)
+    assert list(generate.parameters)[:5] == ["self", "prompt_ids", "images", "multimodal_fields", "num_generations"]
+    rewards_src = inspect.getsource(GRPOTrainer._calculate_rewards)
+    for kwarg in ('reward_kwargs["trainer_state"]', 'reward_kwargs["log_metric"]'):
+        assert kwarg in rewards_src
+    from trl.generation.vllm_generation import VLLMGeneration
+
+    vllm_generate = inspect.signature(VLLMGeneration.generate)
+    assert "num_generations" in vllm_generate.parameters
+    assert "all_prompts[::num_generations]" in inspect.getsource(VLLMGeneration.generate)
+
+
+def test_samples_per_slot():
+    assert samples_per_slot(8, 8) == 1
+    assert samples_per_slot(4, 8) == 1
+    assert samples_per_slot(16, 8) == 2
+    assert samples_per_slot(9, 8) == 2
+
+
+def test_group_baselines_pools_each_question_and_cuts_to_n():
+    # 2 questions x G=2 slots, each slot generated 2 samples; n=3 keeps the first three of each question
+    slots = [[0.0, 1.0], [1.0, 1.0], [0.5, 0.5], [0.0, 0.0]]
+    assert group_baselines(slots, group_size=2, baseline_samples=3) == [
+        [0.0, 1.0, 1.0],
+        [0.0, 1.0, 1.0],
+        [0.5, 0.5, 0.0],
+        [0.5, 0.5, 0.0],
+    ]
+    with pytest.raises(ValueError):
+        group_baselines(slots[:3], group_size=2, baseline_samples=2)
+
+
+def test_check_records_errors_before_model_load(tmp_path):
+    config = tiny_config(tmp_path)
+    with pytest.raises(PasrError, match="empty"):
+        check_records([], config)
+    bad = tiny_records(2)
+    bad[0].task = "poetry"
+    with pytest.raises(PasrError, match="unknown task"):
+        check_records(bad, config)
+    open_ended = tiny_records(2)
+    open_ended[1].task = "open"
+    with pytest.raises(PasrError, match="judge"):
+        check_records(open_ended, config)
+
+
+def test_rollout_log_truncate_after_sets_lost_steps_aside(tmp_path):
+    log = RolloutLog(tmp_path / "r.jsonl")
+    log.append([{"step": 1}, {"step": 2}, {"step": 3}, {"step": 3}])
+    assert log.truncate_after(2) == 2
+    assert [r["step"] for r in read_rollouts(log.path)] == [1, 2]
+    assert [r["step"] for r in read_rollouts(tmp_path / "r.discarded.jsonl")] == [3, 3]
+
+
+def test_short_run_all_rewards_and_baseline(tmp_path):
+    """Two GRPO steps on the tiny model: three rewards, baselines generated every step, model saved."""
+    scorer = LengthScorer()
+    config = tiny_config(tmp_path / "run")
+    result = train_pasr(config, ModelConfig(model_name_or_path="tiny-random"), scorer=scorer, records=tiny_records())
+    rows = read_rollouts(result.rollout_log)
+    assert len(rows) == 2 * 8  # 2 steps x 8 completions
+    assert {r["step"] for r in rows} == {1, 2}
+    for row in rows:
+        assert set(row["rewards"]) == {"format", "accuracy", "refine"}
+        assert row["rewards"]["format"] in (-1.0, 1.0)
+        assert row["accuracy"] == (len(row["completion"]) % 7) / 6
+        assert len(row["baseline"]) == 4  # n standard samples per question, generated even though none refine
+        assert row["total"] == pytest.approx(sum(row["rewards"].values()))
+    logged = [h for h in result.log_history if "pasr/refine_rate" in h]
+    assert logged and all(0.0 <= h["pasr/refine_rate"] <= 1.0 for h in logged)
+    assert any("time/baseline_generation" in h for h in result.log_history)
+    assert any("time/policy_generation" in h for h in result.log_history)
+    summary = json.loads((tmp_path / "run" / "train_summary.json").read_text())
+    assert summary["model_dir"] == result.model_dir
+    from pasr.models import load_model
+
+    reloaded = load_model(result.model_dir)
+    assert sum(p.numel() for p in reloaded.parameters()) > 0
+
+
+def test_existing_rollout_log_needs_resume(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "rollouts.jsonl").write_text('{"step": 1}\n')
+    with pytest.raises(PasrError, match="--resume"):
+        train_pasr(tiny_config(tmp_path / "run"), ModelConfig(model_name_or_path="tiny-random"),
+                   scorer=LengthScorer(), records=tiny_records())
+
+
+@pytest.fixture(scope="module")
+def bound_rewards(tmp_path_factory):
+    """A trainer (not trained) with PASR rewards bound, to call the reward functions directly."""
+    config = tiny_config(tmp_path_factory.mktemp("bound"), lazy_baseline=True, zeta=0.0)
+    trainer, rewards = build_trainer(config, ModelConfig(model_name_or_path="tiny-random"), tiny_records(), LengthScorer())
+    return trainer, rewards
+
+
+def _batch(texts):
+    n = len(texts)
+    questions = [f"What is {i // 4} + 1?" for i in range(n)]
+    return dict(
+        prompts=[[{"role": "user", "content": q}] for q in questions],
+        completions=[[{"role": "assistant", "content": t}] for t in texts],
+        question=questions,
+        reference=["1"] * n,
+        task=["arith"] * n,
+    )
+
+
+def _call_refine(rewards, texts, lazy, seed=0):
+    rewards.lazy = lazy
+    before = rewards.baseline_generations
+    torch.manual_seed(seed)
+    out = rewards.refine_reward(**_batch(texts))
+    return out, rewards.baseline_generations - before
+
+
+def test_lazy_skips_baseline_without_refines_and_rewards_match(bound_rewards):
+    _, rewards = bound_rewards
+    plain = [f"<think>step {i}</think><answer>{i}</answer>" for i in range(8)]
+    lazy_out, lazy_generated = _call_refine(rewards, plain, lazy=True)
+    eager_out, eager_generated = _call_refine(rewards, plain, lazy=False)
+    assert lazy_generated == 0 and eager_generated == 1
+    assert lazy_out == eager_out == [0.0] * 8
+
+
+def test_lazy_generates_when_something_refines_and_rewards_match(bound_rewards):
+    _, rewards = bound_rewards
+    texts = [f"<think>step {i}</think><answer>{i}</answer>" for i in range(8)]
+    texts[2] = "<think>a <refine>fix it</refine> b</think><answer>2</answer>"
+    lazy_out, lazy_generated = _call_refine(rewards, texts, lazy=True, seed=3)
+    eager_out, eager_generated = _call_refine(rewards, texts, lazy=False, seed=3)
+    assert lazy_generated == eager_generated == 1
+    assert lazy_out == eager_out
+    assert lazy_out[2] in (1.0, -1.0, -0.5)
+    assert [r for i, r in enumerate(lazy_out) if i != 2] == [0.0] * 7
+
+
+def test_control_mode_has_no_refine_reward(tmp_path):
+    config = tiny_config(tmp_path / "ctl", refine_reward_mode="none")
+    trainer, rewards = build_trainer(config, ModelConfig(model_name_or_path="tiny-random"), tiny_records(), LengthScorer())
+    assert [f.__name__ for f in rewards.functions()] == ["format_reward", "accuracy_reward"]
+
+
+def test_unknown_refine_mode_is_a_clear_error(tmp_path):
+    with pytest.raises(PasrError, match="refine_reward_mode"):
+        tiny_config(tmp_path, refine_reward_mode="sometimes")
