@@ -169,3 +169,45 @@ def test_control_mode_has_no_refine_reward(tmp_path):
 def test_unknown_refine_mode_is_a_clear_error(tmp_path):
     with pytest.raises(PasrError, match="refine_reward_mode"):
         tiny_config(tmp_path, refine_reward_mode="sometimes")
+
+
+def test_judge_garbage_mid_run_falls_back_and_counts(tmp_path):
+    """Open-ended questions scored by a judge that answers once, then only garbage: the run completes."""
+    from fake_openai_server import FakeOpenAIServer, Reply, sequence
+
+    from pasr.train.grpo import build_scorer
+
+    garbage = Reply(body=b"<html>502 upstream</html>", content_type="text/html")
+    with FakeOpenAIServer(sequence("0.9", garbage), models=["judge"]) as server:
+        config = tiny_config(
+            tmp_path / "judged",
+            max_steps=1,
+            judge_url=server.base_url,
+            judge_model="judge",
+            judge_timeout=2.0,
+            judge_fallback_score=0.25,
+            judge_retries=0,
+            judge_cache_dir=str(tmp_path / "judge-cache"),
+        )
+        scorer = build_scorer(config)
+        records = tiny_records()
+        for r in records:
+            r.task = "open"
+        try:
+            result = train_pasr(config, ModelConfig(model_name_or_path="tiny-random"), scorer=scorer, records=records)
+        finally:
+            scorer.close()
+    rows = read_rollouts(result.rollout_log)
+    assert len(rows) == 8
+    assert scorer.judge.failures >= 1
+    assert {r["accuracy"] for r in rows} <= {0.9, 0.25}
+    assert 0.25 in {r["accuracy"] for r in rows}
+    assert any(h.get("judge/failures", 0) >= 1 for h in result.log_history)
+
+
+def test_unreachable_judge_fails_before_training(tmp_path):
+    from pasr.train.grpo import build_scorer
+
+    config = tiny_config(tmp_path, judge_url="http://127.0.0.1:9/v1", judge_model="judge", judge_timeout=1.0)
+    with pytest.raises(PasrError, match="did not answer"):
+        build_scorer(config)

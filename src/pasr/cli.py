@@ -14,6 +14,7 @@ from rich.console import Console
 
 from pasr.errors import PasrError
 
+from pasr.baselines.command import ift_data_command, star_command
 from pasr.data.command import data_app
 from pasr.eval.command import eval_command
 from pasr.report.command import report_command
@@ -30,6 +31,8 @@ app.command("sft", context_settings=_PASSTHROUGH)(sft_command)
 app.command("eval")(eval_command)
 app.command("report")(report_command)
 app.add_typer(data_app, name="data")
+app.command("ift-data")(ift_data_command)
+app.command("star", context_settings=_PASSTHROUGH)(star_command)
 
 
 def main() -> None:

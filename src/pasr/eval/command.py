@@ -1,6 +1,117 @@
-"""`pasr eval` (placeholder: the eval helper replaces this module)."""
+"""`pasr eval`: evaluate a model on benchmarks with vanilla, PASR and self-refine methods.
+
+The heavy work lives in :mod:`pasr.eval.runner`; this module parses options, prints the progress and a
+short summary table. torch and transformers are imported only when a backend is built.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from pasr.eval.methods import METHODS
+from pasr.models import DEFAULT_MODEL
 
 
-def eval_command() -> None:
-    """Evaluate a model on benchmarks with several methods."""
-    raise NotImplementedError
+def eval_command(
+    model: str = typer.Option(
+        DEFAULT_MODEL, "--model", "-m",
+        help="Built-in model name, local model folder (e.g. from `pasr train`), hub id, or the served model "
+        "name with --backend openai.",
+    ),
+    benchmark: str = typer.Option(
+        ..., "--benchmark", "-b", help="Benchmark name, or a comma list (e.g. gsm8k,math500). See `pasr data`."
+    ),
+    output: Path = typer.Option(..., "--output", "-o", help="Run folder (RUN_DIR); rerun into it to resume."),
+    methods: str = typer.Option(
+        "vanilla,pasr", "--methods", help=f"Comma list of methods: {', '.join(METHODS)}."
+    ),
+    data_file: Optional[Path] = typer.Option(None, "--data-file", help="Local data file for the one benchmark."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding the benchmarks' files."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate at most N examples per benchmark."),
+    seed: int = typer.Option(0, "--seed", help="Seed for subset selection and sampling."),
+    max_tokens: int = typer.Option(1500, "--max-tokens", help="Generated tokens per turn (the paper: 1500)."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Batch size (transformers) or requests in flight (openai)."),
+    rounds: int = typer.Option(1, "--rounds", help="Self-refine rounds (stops early once the model confirms)."),
+    backend: str = typer.Option("transformers", "--backend", help="transformers, vllm or openai."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (--backend openai)."),
+    judge_url: Optional[str] = typer.Option(None, "--judge-url", help="Judge server URL (open tasks, --analyses)."),
+    judge_model: Optional[str] = typer.Option(None, "--judge-model", help="Judge model name on that server."),
+    analyses: bool = typer.Option(False, "--analyses", help="LLM analyses of refining responses (needs a judge)."),
+    label: Optional[str] = typer.Option(None, "--label", help="Name of this run in reports (default: the model)."),
+    temperature: float = typer.Option(0.0, "--temperature", help="0 = greedy (default)."),
+    dtype: str = typer.Option(
+        "auto", "--dtype", help="transformers backend: auto (bf16 on GPU, bf16 autocast on CPUs with native bf16), "
+        "float32 or bfloat16."
+    ),
+    chunk_size: Optional[int] = typer.Option(
+        None, "--chunk-size", help="Examples per flush to the results file (default: 8 x batch size)."
+    ),
+) -> None:
+    """Evaluate a model on benchmarks with several methods; results go to RUN_DIR (resumable)."""
+    from rich.console import Console
+
+    from pasr.errors import PasrError
+    from pasr.eval.runner import EvalSettings, run_eval, split_names
+
+    console = Console()
+    settings = EvalSettings(
+        model=model,
+        benchmarks=split_names(benchmark),
+        methods=split_names(methods),
+        output=Path(output),
+        data_file=str(data_file) if data_file else None,
+        data_dir=str(data_dir) if data_dir else None,
+        limit=limit,
+        seed=seed,
+        max_tokens=max_tokens,
+        batch_size=batch_size,
+        rounds=rounds,
+        backend=backend,
+        base_url=base_url,
+        judge_url=judge_url,
+        judge_model=judge_model,
+        analyses=analyses,
+        label=label,
+        temperature=temperature,
+        dtype=dtype,
+        chunk_size=chunk_size,
+    )
+    try:
+        summaries = run_eval(settings, console=console)
+    except PasrError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        console.print(
+            f"[yellow]interrupted.[/yellow] Finished examples are kept in {settings.output}; "
+            "rerun the same command to resume.",
+            highlight=False,
+        )
+        raise typer.Exit(130) from None
+    print_summary(console, summaries, settings.output)
+
+
+def print_summary(console, summaries, run_dir: Path) -> None:
+    """The short table at the end: benchmark, method, n, score (95% CI), mean tokens, refine rate."""
+    from rich.table import Table
+
+    table = Table(title="pasr eval", title_justify="left")
+    for name, justify in (("benchmark", "left"), ("method", "left"), ("n", "right"), ("score", "right"),
+                          ("95% CI", "right"), ("tokens", "right"), ("refine rate", "right")):
+        table.add_column(name, justify=justify)
+    for s in summaries:
+        ci = s.get("score_ci")
+        table.add_row(
+            s["benchmark"],
+            s["method"],
+            str(s["n"]),
+            "-" if s["score"] is None else f"{100 * s['score']:.1f}",
+            "-" if not ci else f"{100 * ci[0]:.1f}-{100 * ci[1]:.1f}",
+            "-" if s["tokens_mean"] is None else f"{s['tokens_mean']:.0f}",
+            "-" if s["refine_rate"] is None else f"{100 * s['refine_rate']:.0f}%",
+        )
+    console.print(table)
+    console.print(f"results: {run_dir}", highlight=False)

@@ -60,6 +60,10 @@ class JudgeArguments:
     judge_fallback_score: float = field(
         default=0.0, metadata={"help": "Accuracy used when the judge fails (failures are counted and logged)."}
     )
+    judge_retries: int = field(default=3, metadata={"help": "Retries per judge request, with exponential backoff."})
+    judge_cache_dir: str | None = field(
+        default="~/.cache/pasr/judge", metadata={"help": "On-disk cache of judge replies (keyed by model + prompt)."}
+    )
 
 
 @dataclass

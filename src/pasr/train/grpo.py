@@ -94,8 +94,11 @@ def build_scorer(config: PasrGRPOConfig):
                 concurrency=config.judge_concurrency,
                 timeout=config.judge_timeout,
                 fallback_score=config.judge_fallback_score,
+                retries=config.judge_retries,
+                cache_dir=config.judge_cache_dir,
             )
         )
+        judge.check()  # a wrong URL or model name fails now, not as a run of fallback scores
     return Scorer(judge=judge, judge_all=config.judge_all, timeout=config.scoring_timeout)
 
 

@@ -125,7 +125,7 @@ def warmup_model(model_path: str, grpo_config: Any, model_config: ModelConfig) -
         per_device_train_batch_size=grpo_config.warmup_batch_size,
         num_train_epochs=1,
         lr_scheduler_type="cosine",
-        warmup_ratio=0.1,
+        warmup_steps=0.1,
         logging_steps=max(1, grpo_config.logging_steps),
         save_strategy="no",
         bf16=grpo_config.bf16,

@@ -1,0 +1,487 @@
+"""Chat backends: turn lists of chat messages into completions, counting generated tokens.
+
+Every evaluation method is a short chain of chat turns, so a backend needs one call:
+``generate(conversations, max_tokens, temperature) -> [(text, n_generated_tokens), ...]``
+(one pair per conversation, in order). Three implementations:
+
+- :class:`TransformersBackend`: local model on CPU or one GPU, batched greedy/sampled decoding with a
+  KV cache. Rows that finish leave the batch and waiting prompts take their place (continuous
+  batching), so one rambling row does not hold seven finished ones hostage.
+- :class:`VLLMBackend`: ``vllm.LLM(...).chat(...)`` on GPU (optional extra ``pasr[vllm]``).
+- :class:`OpenAIBackend`: any OpenAI-compatible server (vLLM serve, llama.cpp, a hosted API);
+  async client with bounded concurrency, token counts from ``usage.completion_tokens``.
+
+torch, transformers, vllm and openai are imported inside the backends, so importing this module
+is cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from pasr.errors import PasrError
+
+Messages = list[dict[str, str]]
+BACKENDS = ("transformers", "vllm", "openai")
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the evaluation methods need from a model."""
+
+    name: str
+    chunk_size: int
+    """How many examples the runner hands over between two result flushes."""
+
+    def generate(
+        self, conversations: Sequence[Messages], max_tokens: int, temperature: float = 0.0
+    ) -> list[tuple[str, int]]: ...
+
+    def close(self) -> None: ...
+
+
+def make_backend(
+    kind: str,
+    model: str,
+    *,
+    batch_size: int = 8,
+    base_url: str | None = None,
+    seed: int = 0,
+    dtype: str = "auto",
+    device: str | None = None,
+    chunk_size: int | None = None,
+) -> Backend:
+    """Build the backend named ``kind`` for ``model`` (a resolved path, or a served model name for openai)."""
+    if kind == "transformers":
+        return TransformersBackend(
+            model, batch_size=batch_size, seed=seed, dtype=dtype, device=device, chunk_size=chunk_size
+        )
+    if kind == "vllm":
+        return VLLMBackend(model, seed=seed, dtype=dtype, chunk_size=chunk_size)
+    if kind == "openai":
+        if not base_url:
+            raise PasrError("--backend openai needs --base-url (e.g. http://localhost:8000/v1)")
+        return OpenAIBackend(base_url, model, concurrency=batch_size, seed=seed, chunk_size=chunk_size)
+    raise PasrError(f"unknown backend {kind!r}; known backends: {', '.join(BACKENDS)}")
+
+
+# --- transformers -------------------------------------------------------------------------
+
+
+def cpu_supports_bf16() -> bool:
+    """True when this CPU runs bf16 matmuls natively (avx512_bf16 or AMX), where autocast pays off."""
+    try:
+        import torch
+
+        if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return True
+    except Exception:  # noqa: BLE001 - private op; fall back to the flags
+        pass
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            flags = fh.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+class TransformersBackend:
+    """A local Hugging Face causal LM with batched decoding.
+
+    ``dtype``: "auto" = bf16 weights on CUDA, fp32 weights with bf16 autocast on a CPU that supports
+    bf16 natively, plain fp32 otherwise; "float32" and "bfloat16" force one.
+    Prompts are sorted by length so a batch holds similar lengths; each row stops at its own EOS
+    (the tokenizer's EOS, ``<|im_end|>`` and the generation config's EOS ids) and a waiting prompt
+    takes the free slot. Models whose cache is not a plain per-layer KV cache (sliding-window,
+    recurrent) fall back to static batches through ``model.generate``.
+    """
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        batch_size: int = 8,
+        seed: int = 0,
+        dtype: str = "auto",
+        device: str | None = None,
+        chunk_size: int | None = None,
+        model_obj: Any = None,
+        tokenizer: Any = None,
+    ) -> None:
+        import torch
+
+        if dtype not in ("auto", "float32", "bfloat16"):
+            raise PasrError(f"unknown dtype {dtype!r}; use auto, float32 or bfloat16")
+        self.batch_size = max(1, int(batch_size))
+        self.chunk_size = chunk_size or self.batch_size * 8
+        self.seed = seed
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        weights = torch.float32
+        self.autocast = False
+        if dtype == "bfloat16" or (dtype == "auto" and self.device.type == "cuda"):
+            weights = torch.bfloat16
+        elif dtype == "auto" and self.device.type == "cpu" and cpu_supports_bf16():
+            self.autocast = True
+        if model_obj is None or tokenizer is None:
+            from pasr.models import load_model, load_tokenizer
+
+            tokenizer = load_tokenizer(model)
+            model_obj = load_model(model, dtype=weights)
+        self.tokenizer = tokenizer
+        self.model = model_obj.to(self.device).eval()
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.pad_id = int(self.tokenizer.pad_token_id)
+        self.stop_ids = self._stop_ids()
+        self.engine = "loop" if self._plain_kv_cache() else "generate"
+
+    def _stop_ids(self) -> set[int]:
+        ids: set[int] = set()
+        for value in (self.tokenizer.eos_token_id, getattr(self.model.generation_config, "eos_token_id", None)):
+            if isinstance(value, int):
+                ids.add(value)
+            elif isinstance(value, (list, tuple)):
+                ids.update(int(v) for v in value)
+        vocab = self.tokenizer.get_vocab()
+        for token in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>"):
+            if token in vocab and token in (self.tokenizer.all_special_tokens or []):
+                ids.add(int(vocab[token]))
+        if "<|im_end|>" in vocab:
+            ids.add(int(vocab["<|im_end|>"]))
+        return ids
+
+    def _plain_kv_cache(self) -> bool:
+        try:
+            from transformers import DynamicCache
+            from transformers.cache_utils import DynamicLayer
+
+            cache = DynamicCache(config=self.model.config)
+            return bool(cache.layers) and all(type(layer) is DynamicLayer for layer in cache.layers)
+        except Exception:  # noqa: BLE001 - unknown architecture: use the generic path
+            return False
+
+    def close(self) -> None:
+        self.model = None
+
+    # encoding ------------------------------------------------------------------------------
+    def encode(self, conversation: Messages) -> list[int]:
+        """Token ids of the chat template applied to ``conversation``, ready for the assistant turn."""
+        text = self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+    def generate(
+        self, conversations: Sequence[Messages], max_tokens: int, temperature: float = 0.0
+    ) -> list[tuple[str, int]]:
+        import torch
+
+        prompts = [self.encode(c) for c in conversations]
+        generator = torch.Generator(device="cpu").manual_seed(self.seed)
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.autocast):
+            if self.engine == "loop":
+                outputs = self._generate_loop(prompts, max_tokens, temperature, generator)
+            else:
+                outputs = self._generate_static(prompts, max_tokens, temperature)
+        return [(self._decode(ids), n) for ids, n in outputs]
+
+    def _pick(self, logits, temperature: float, generator):
+        import torch
+
+        logits = logits.float()
+        if temperature and temperature > 0:
+            probs = torch.softmax(logits / temperature, dim=-1).cpu()
+            return torch.multinomial(probs, 1, generator=generator).squeeze(-1).to(logits.device)
+        return logits.argmax(dim=-1)
+
+    def _prefill(self, rows: list[list[int]]):
+        """Left-padded forward pass over new prompts: (cache, attention mask, positions, last logits)."""
+        import torch
+        from transformers import DynamicCache
+
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
+            mask[i, width - len(r) :] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        cache = DynamicCache(config=self.model.config)
+        out = self.model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True
+        )
+        return out.past_key_values, mask, positions[:, -1], out.logits[:, -1, :]
+
+    @staticmethod
+    def _left_pad(tensor, width: int, value=0):
+        import torch
+
+        missing = width - tensor.shape[-2 if tensor.dim() == 4 else -1]
+        if missing <= 0:
+            return tensor
+        if tensor.dim() == 4:  # [batch, heads, seq, dim]
+            pad = tensor.new_zeros((tensor.shape[0], tensor.shape[1], missing, tensor.shape[3]))
+            return torch.cat([pad, tensor], dim=2)
+        pad = tensor.new_full((tensor.shape[0], missing), value)
+        return torch.cat([pad, tensor], dim=1)
+
+    def _merge(self, cache, mask, new_cache, new_mask):
+        """Join two left-padded batches (caches and masks) into one, aligning them on the right."""
+        import torch
+
+        width = max(mask.shape[1], new_mask.shape[1])
+        for layer, new_layer in zip(cache.layers, new_cache.layers):
+            layer.keys = torch.cat([self._left_pad(layer.keys, width), self._left_pad(new_layer.keys, width)], 0)
+            layer.values = torch.cat(
+                [self._left_pad(layer.values, width), self._left_pad(new_layer.values, width)], 0
+            )
+        return cache, torch.cat([self._left_pad(mask, width), self._left_pad(new_mask, width)], 0)
+
+    @staticmethod
+    def _trim(cache, mask):
+        """Drop leading columns that are padding in every row (left behind by finished long rows)."""
+        used = mask.any(dim=0).nonzero()
+        start = int(used[0]) if used.numel() else 0
+        if start > 0:
+            for layer in cache.layers:
+                layer.keys = layer.keys[:, :, start:, :]
+                layer.values = layer.values[:, :, start:, :]
+            mask = mask[:, start:]
+        return cache, mask
+
+    def _generate_loop(self, prompts, max_tokens: int, temperature: float, generator):
+        """Continuous batching over ``prompts``: returns [(generated ids without stop token, count)]."""
+        import torch
+
+        results: list[tuple[list[int], int] | None] = [None] * len(prompts)
+        if max_tokens <= 0:
+            return [([], 0) for _ in prompts]
+        queue = deque(sorted(range(len(prompts)), key=lambda i: len(prompts[i])))
+        active: list[int] = []  # prompt index per batch row
+        generated: dict[int, list[int]] = {}
+        cache = mask = positions = logits = None
+        stop = torch.tensor(sorted(self.stop_ids), device=self.device) if self.stop_ids else None
+        while queue or active:
+            free = self.batch_size - len(active)
+            if queue and free > 0:
+                take = [queue.popleft() for _ in range(min(free, len(queue)))]
+                new_cache, new_mask, new_pos, new_logits = self._prefill([prompts[i] for i in take])
+                if cache is None:
+                    cache, mask, positions, logits = new_cache, new_mask, new_pos, new_logits
+                else:
+                    cache, mask = self._merge(cache, mask, new_cache, new_mask)
+                    positions = torch.cat([positions, new_pos])
+                    logits = torch.cat([logits, new_logits])
+                active += take
+                for i in take:
+                    generated[i] = []
+            tokens = self._pick(logits, temperature, generator)
+            done = torch.zeros(len(active), dtype=torch.bool, device=self.device)
+            if stop is not None:
+                done |= torch.isin(tokens, stop)
+            token_list = tokens.tolist()
+            done_list = done.tolist()
+            keep: list[int] = []
+            for row, i in enumerate(active):
+                generated[i].append(token_list[row])
+                if done_list[row]:
+                    ids = generated.pop(i)
+                    results[i] = (ids[:-1], len(ids))
+                elif len(generated[i]) >= max_tokens:
+                    ids = generated.pop(i)
+                    results[i] = (ids, len(ids))
+                else:
+                    keep.append(row)
+            if not keep:
+                active, cache = [], None
+                continue
+            if len(keep) < len(active):
+                index = torch.tensor(keep, device=self.device)
+                cache.batch_select_indices(index)
+                mask, positions, tokens = mask[index], positions[index], tokens[index]
+                active = [active[r] for r in keep]
+                cache, mask = self._trim(cache, mask)
+            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+            positions = positions + 1
+            out = self.model(
+                input_ids=tokens[:, None],
+                attention_mask=mask,
+                position_ids=positions[:, None],
+                past_key_values=cache,
+                use_cache=True,
+            )
+            cache, logits = out.past_key_values, out.logits[:, -1, :]
+        return results
+
+    def _generate_static(self, prompts, max_tokens: int, temperature: float):
+        """Static batches through ``model.generate`` (fallback for caches the loop cannot reshape)."""
+        import torch
+
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        results: list[tuple[list[int], int] | None] = [None] * len(prompts)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            width = max(len(prompts[i]) for i in rows)
+            ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for r, i in enumerate(rows):
+                ids[r, width - len(prompts[i]) :] = torch.tensor(prompts[i])
+                mask[r, width - len(prompts[i]) :] = 1
+            kwargs: dict[str, Any] = {"max_new_tokens": max_tokens, "pad_token_id": self.pad_id}
+            kwargs["eos_token_id"] = sorted(self.stop_ids) or None
+            if temperature and temperature > 0:
+                kwargs.update(do_sample=True, temperature=temperature, top_p=1.0, top_k=0)
+            else:
+                kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            torch.manual_seed(self.seed + start)
+            out = self.model.generate(
+                input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kwargs
+            )
+            for r, i in enumerate(rows):
+                new = out[r, width:].tolist()
+                kept: list[int] = []
+                count = 0
+                for tok in new:
+                    count += 1
+                    if tok in self.stop_ids:
+                        break
+                    kept.append(tok)
+                results[i] = (kept, count)
+        return results
+
+
+# --- vLLM -----------------------------------------------------------------------------------
+
+
+class VLLMBackend:
+    """vLLM offline engine on GPU; it schedules and batches by itself (``batch_size`` is not used)."""
+
+    name = "vllm"
+
+    def __init__(self, model: str, *, seed: int = 0, dtype: str = "auto", chunk_size: int | None = None, **kwargs):
+        try:
+            from vllm import LLM
+        except ImportError as err:
+            raise PasrError(
+                "the vllm backend needs vLLM, which is not installed: pip install 'pasr[vllm]' "
+                "(Linux with an NVIDIA GPU); or use --backend transformers"
+            ) from err
+        self.chunk_size = chunk_size or 256
+        self.seed = seed
+        self.llm = LLM(model=model, seed=seed, dtype="auto" if dtype == "auto" else dtype, **kwargs)
+
+    def generate(
+        self, conversations: Sequence[Messages], max_tokens: int, temperature: float = 0.0
+    ) -> list[tuple[str, int]]:
+        from vllm import SamplingParams
+
+        params = SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=self.seed)
+        outputs = self.llm.chat([list(c) for c in conversations], params, use_tqdm=False)
+        return [(o.outputs[0].text.strip(), len(o.outputs[0].token_ids)) for o in outputs]
+
+    def close(self) -> None:
+        self.llm = None
+
+
+# --- OpenAI-compatible server -------------------------------------------------------------------
+
+
+class OpenAIBackend:
+    """Chat completions from an OpenAI-compatible server, ``concurrency`` requests in flight.
+
+    The API key comes from ``$PASR_API_KEY`` (else ``$OPENAI_API_KEY``, else "EMPTY" for local servers).
+    The client retries transient failures itself (``retries``); a request that still fails raises,
+    and the runner keeps the examples finished so far.
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        concurrency: int = 8,
+        seed: int | None = 0,
+        timeout: float = 600.0,
+        retries: int = 3,
+        chunk_size: int | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.model = model
+        self.concurrency = max(1, int(concurrency))
+        self.chunk_size = chunk_size or self.concurrency * 8
+        self.seed = seed
+        self.timeout = timeout
+        self.retries = retries
+        self.api_key = os.environ.get("PASR_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        self.missing_usage = 0
+
+    async def _generate(self, conversations, max_tokens: int, temperature: float):
+        from openai import AsyncOpenAI
+
+        semaphore = asyncio.Semaphore(self.concurrency)
+        client = AsyncOpenAI(
+            base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=self.retries
+        )
+
+        async def one(messages):
+            async with semaphore:
+                kwargs: dict[str, Any] = {}
+                if self.seed is not None:
+                    kwargs["seed"] = self.seed
+                reply = await client.chat.completions.create(
+                    model=self.model,
+                    messages=list(messages),
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    **kwargs,
+                )
+            text = (reply.choices[0].message.content or "") if reply.choices else ""
+            usage = getattr(reply, "usage", None)
+            tokens = getattr(usage, "completion_tokens", None) if usage is not None else None
+            if tokens is None:
+                self.missing_usage += 1
+                tokens = 0
+            return text.strip(), int(tokens)
+
+        try:
+            return await asyncio.gather(*(one(m) for m in conversations))
+        finally:
+            await client.close()
+
+    def generate(
+        self, conversations: Sequence[Messages], max_tokens: int, temperature: float = 0.0
+    ) -> list[tuple[str, int]]:
+        coro = self._generate(conversations, max_tokens, temperature)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(coro)
+        # Called from inside an event loop (a notebook): run in a helper thread with its own loop.
+        box: dict[str, Any] = {}
+
+        def target():
+            try:
+                box["value"] = asyncio.run(coro)
+            except BaseException as err:  # noqa: BLE001 - re-raised below in the caller's thread
+                box["error"] = err
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    def close(self) -> None:
+        pass

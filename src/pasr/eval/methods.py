@@ -1,0 +1,178 @@
+"""Evaluation methods: short chains of chat turns over a backend, batched across examples.
+
+Each method takes a list of records and returns one :class:`Outcome` per record: the turns it ran and
+the text to score. A turn is batched across all examples that need it (every first answer, then every
+second turn, ...), so the backend always sees as many conversations as it can batch.
+
+- ``vanilla``: standard system prompt, one answer.
+- ``pasr``: PASR system prompt, one answer (a PASR-trained model, or any model as "PASR(+prompt)").
+- ``self-refine``: a standard answer, then up to ``rounds`` feedback turns in which the model reviews
+  its previous answer and either confirms it (then that answer is scored and the chain stops) or gives
+  a corrected solution (which becomes the answer to review next).
+- ``self-refine-oracle`` (Self-Refine+): a standard answer; only answers the scorer marks wrong get a
+  turn saying the answer contains an error; up to ``rounds`` times while the revision is still wrong.
+
+Turn names in results: ``answer`` (first turn), ``revision`` (a turn whose reply replaced the answer),
+``feedback`` (a self-refine turn in which the model confirmed its answer).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pasr.data.records import Record
+from pasr.prompts import (
+    PASR_SYSTEM_PROMPT,
+    SELF_REFINE_CONFIRMATION,
+    SELF_REFINE_FEEDBACK,
+    SELF_REFINE_ORACLE_FEEDBACK,
+    STANDARD_SYSTEM_PROMPT,
+    chat,
+)
+
+METHODS = ("vanilla", "pasr", "self-refine", "self-refine-oracle")
+
+ScoreFn = Callable[[Sequence[Record], Sequence[str]], list[float]]
+"""Scores texts against their records' references (in order), values in [0, 1]."""
+
+WRONG_BELOW = {"accuracy": 1.0, "f1": 0.5, "rouge_l": 0.5}
+"""Self-Refine+ revises an answer whose score is below this, by the benchmark family's metric:
+anything short of full marks for accuracy families; below 0.5 for token-overlap metrics (F1, ROUGE-L),
+where full marks are rare even for good answers (the same cut that counts an answer "right" in the
+transition analysis)."""
+
+
+@dataclass
+class Outcome:
+    """One example's chain: every turn, the text to score and (when the chain already knows it) its score."""
+
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    final: str = ""
+    score: float | None = None
+
+    @property
+    def tokens(self) -> int:
+        return sum(int(t["tokens"]) for t in self.turns)
+
+    @property
+    def revisions(self) -> int:
+        return sum(1 for t in self.turns if t["name"] == "revision")
+
+
+@dataclass
+class ChainConfig:
+    """What every chain needs besides the records: where to generate, how, and how to score."""
+
+    backend: Any
+    max_tokens: int = 1500
+    temperature: float = 0.0
+    rounds: int = 1
+    score: ScoreFn | None = None
+    metric_of: Callable[[str], str] = lambda task: "accuracy"
+
+
+_CONFIRM = re.compile(r"\s+".join(map(re.escape, SELF_REFINE_CONFIRMATION.lower().split())))
+
+
+def confirms(reply: str) -> bool:
+    """True when a self-refine reply keeps the previous answer (says the confirmation phrase)."""
+    return bool(_CONFIRM.search((reply or "").lower()))
+
+
+def is_wrong(score: float, metric: str) -> bool:
+    """Whether Self-Refine+ should send its error hint for an answer with this score."""
+    return score < WRONG_BELOW.get(metric, 1.0)
+
+
+def _generate(cfg: ChainConfig, conversations: list[list[dict[str, str]]]) -> list[tuple[str, int]]:
+    if not conversations:
+        return []
+    out = cfg.backend.generate(conversations, cfg.max_tokens, cfg.temperature)
+    if len(out) != len(conversations):
+        raise RuntimeError(f"backend returned {len(out)} completions for {len(conversations)} conversations")
+    return out
+
+
+def _first_answers(records: Sequence[Record], system: str, cfg: ChainConfig):
+    """Run the first turn for all records: (conversations so far, outcomes)."""
+    convs = [chat(system, r.question, r.task) for r in records]
+    outcomes = []
+    for conv, (text, n) in zip(convs, _generate(cfg, convs)):
+        outcomes.append(Outcome(turns=[_turn("answer", conv[-1]["content"], text, n)], final=text))
+        conv.append({"role": "assistant", "content": text})
+    return convs, outcomes
+
+
+def _turn(name: str, prompt: str, text: str, tokens: int) -> dict[str, Any]:
+    return {"name": name, "prompt": prompt, "text": text, "tokens": int(tokens)}
+
+
+def vanilla(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
+    """Standard prompt, one answer."""
+    return _first_answers(records, STANDARD_SYSTEM_PROMPT, cfg)[1]
+
+
+def pasr(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
+    """PASR prompt, one answer: refinement, if any, happens inside the answer."""
+    return _first_answers(records, PASR_SYSTEM_PROMPT, cfg)[1]
+
+
+def self_refine(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
+    """Answer, then review rounds until the model confirms its answer or ``rounds`` run out."""
+    convs, outcomes = _first_answers(records, STANDARD_SYSTEM_PROMPT, cfg)
+    open_ = list(range(len(records)))
+    for _ in range(max(0, cfg.rounds)):
+        if not open_:
+            break
+        asks = [convs[i] + [{"role": "user", "content": SELF_REFINE_FEEDBACK}] for i in open_]
+        still_open = []
+        for i, ask, (text, n) in zip(open_, asks, _generate(cfg, asks)):
+            if confirms(text):
+                outcomes[i].turns.append(_turn("feedback", SELF_REFINE_FEEDBACK, text, n))
+                continue  # the answer under review stays the final one
+            outcomes[i].turns.append(_turn("revision", SELF_REFINE_FEEDBACK, text, n))
+            outcomes[i].final = text
+            convs[i] = ask + [{"role": "assistant", "content": text}]
+            still_open.append(i)
+        open_ = still_open
+    return outcomes
+
+
+def self_refine_oracle(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
+    """Answer; answers the scorer marks wrong get an error hint and a revision (``rounds`` times at most)."""
+    if cfg.score is None:
+        raise ValueError("self-refine-oracle needs a scorer")
+    convs, outcomes = _first_answers(records, STANDARD_SYSTEM_PROMPT, cfg)
+    scores = cfg.score(records, [o.final for o in outcomes])
+    for o, s in zip(outcomes, scores):
+        o.score = float(s)
+    open_ = [i for i, r in enumerate(records) if is_wrong(outcomes[i].score, cfg.metric_of(r.task))]
+    for _ in range(max(0, cfg.rounds)):
+        if not open_:
+            break
+        asks = [convs[i] + [{"role": "user", "content": SELF_REFINE_ORACLE_FEEDBACK}] for i in open_]
+        for i, ask, (text, n) in zip(open_, asks, _generate(cfg, asks)):
+            outcomes[i].turns.append(_turn("revision", SELF_REFINE_ORACLE_FEEDBACK, text, n))
+            outcomes[i].final = text
+            convs[i] = ask + [{"role": "assistant", "content": text}]
+        new = cfg.score([records[i] for i in open_], [outcomes[i].final for i in open_])
+        for i, s in zip(open_, new):
+            outcomes[i].score = float(s)
+        open_ = [i for i in open_ if is_wrong(outcomes[i].score, cfg.metric_of(records[i].task))]
+    return outcomes
+
+
+CHAINS: dict[str, Callable[[Sequence[Record], ChainConfig], list[Outcome]]] = {
+    "vanilla": vanilla,
+    "pasr": pasr,
+    "self-refine": self_refine,
+    "self-refine-oracle": self_refine_oracle,
+}
+
+
+def run_method(method: str, records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
+    """Run ``method`` over ``records`` (one outcome per record, in order)."""
+    return CHAINS[method](records, cfg)

@@ -1,0 +1,397 @@
+"""Run evaluation methods over benchmarks, append per-example results, write summaries.
+
+Layout under the run folder (RUN_DIR)::
+
+    run.json                              the model, backend and generation settings of the run
+    <benchmark>/<method>.jsonl            one result line per example, appended chunk by chunk
+    <benchmark>/<method>.summary.json     metrics over the lines (pasr.eval.metrics.summarize)
+    <benchmark>/<method>.analysis.jsonl   optional LLM analyses of refining responses
+
+Runs are safe to interrupt: examples are handled in chunks (the backend's ``chunk_size``), each
+chunk's lines are appended and flushed once it is done, and a rerun of the same command skips ids
+already present (a torn last line from a kill is dropped first). ``vanilla`` runs first so the other
+methods' summaries can report transitions against it; summaries are recomputed at the end for every
+method file in the run folder.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pasr.data.records import Record
+from pasr.errors import PasrError
+from pasr.eval.methods import METHODS, ChainConfig, Outcome, run_method
+from pasr.eval.metrics import read_lines, summarize
+
+RUN_FILE = "run.json"
+RUN_KEYS_THAT_MUST_MATCH = ("model", "max_tokens", "temperature", "seed", "rounds")
+"""Settings a rerun into the same RUN_DIR must share: otherwise its lines would mix with different ones."""
+
+
+@dataclass
+class EvalSettings:
+    """Everything ``pasr eval`` is asked to do (the CLI options, parsed)."""
+
+    model: str
+    benchmarks: list[str]
+    methods: list[str]
+    output: Path
+    data_file: str | None = None
+    data_dir: str | None = None
+    limit: int | None = None
+    seed: int = 0
+    max_tokens: int = 1500
+    batch_size: int = 8
+    rounds: int = 1
+    backend: str = "transformers"
+    base_url: str | None = None
+    judge_url: str | None = None
+    judge_model: str | None = None
+    analyses: bool = False
+    label: str | None = None
+    temperature: float = 0.0
+    dtype: str = "auto"
+    chunk_size: int | None = None
+
+    @property
+    def run_label(self) -> str:
+        return self.label or Path(self.model.rstrip("/")).name or self.model
+
+
+def split_names(value: str | Sequence[str]) -> list[str]:
+    """``"a, b,a"`` -> ``["a", "b"]`` (order kept, duplicates and blanks dropped)."""
+    items = value.split(",") if isinstance(value, str) else [v for part in value for v in part.split(",")]
+    out: list[str] = []
+    for item in (i.strip() for i in items):
+        if item and item not in out:
+            out.append(item)
+    return out
+
+
+def validate(settings: EvalSettings) -> None:
+    """Reject bad names and option combinations before any data or model is loaded."""
+    from pasr.data.benchmarks import BENCHMARKS
+
+    from pasr.eval.backends import BACKENDS
+
+    if not settings.benchmarks:
+        raise PasrError(f"--benchmark: give at least one of {', '.join(BENCHMARKS)}")
+    unknown = [b for b in settings.benchmarks if b not in BENCHMARKS]
+    if unknown:
+        raise PasrError(f"--benchmark: unknown benchmark {', '.join(map(repr, unknown))}; known: {', '.join(BENCHMARKS)}")
+    if not settings.methods:
+        raise PasrError(f"--methods: give at least one of {', '.join(METHODS)}")
+    unknown = [m for m in settings.methods if m not in METHODS]
+    if unknown:
+        raise PasrError(f"--methods: unknown method {', '.join(map(repr, unknown))}; known: {', '.join(METHODS)}")
+    if settings.backend not in BACKENDS:
+        raise PasrError(f"--backend: unknown backend {settings.backend!r}; known: {', '.join(BACKENDS)}")
+    if settings.backend == "openai" and not settings.base_url:
+        raise PasrError("--backend openai needs --base-url (the server's OpenAI root, e.g. http://localhost:8000/v1)")
+    if settings.data_file and len(settings.benchmarks) > 1:
+        raise PasrError("--data-file holds one benchmark's data; give a single --benchmark, or use --data-dir")
+    if settings.data_file and settings.data_dir:
+        raise PasrError("give either --data-file or --data-dir, not both")
+    if bool(settings.judge_url) != bool(settings.judge_model):
+        raise PasrError("the judge needs both --judge-url and --judge-model")
+    if settings.analyses and not settings.judge_url:
+        raise PasrError("--analyses needs a judge model: add --judge-url URL --judge-model NAME")
+    for name, low in (("max_tokens", 1), ("batch_size", 1), ("rounds", 1)):
+        if getattr(settings, name) < low:
+            raise PasrError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(settings, name)}")
+    if settings.limit is not None and settings.limit < 1:
+        raise PasrError(f"--limit must be at least 1, got {settings.limit}")
+    if settings.temperature < 0:
+        raise PasrError(f"--temperature must be >= 0, got {settings.temperature}")
+
+
+def order_methods(methods: Sequence[str]) -> list[str]:
+    """Vanilla first (the others' transitions compare with it), then the given order."""
+    return sorted(methods, key=lambda m: m != "vanilla")
+
+
+def load_records(settings: EvalSettings) -> dict[str, list[Record]]:
+    """Records per benchmark (pasr.data reports file, line and field problems)."""
+    from pasr.data.benchmarks import load_benchmark
+
+    out = {}
+    for name in settings.benchmarks:
+        records = load_benchmark(
+            name, data_file=settings.data_file, data_dir=settings.data_dir, limit=settings.limit, seed=settings.seed
+        )
+        seen: set[str] = set()
+        for r in records:
+            if r.id in seen:
+                raise PasrError(f"benchmark {name}: id {r.id!r} occurs twice; results are keyed by id, make ids unique")
+            seen.add(r.id)
+        out[name] = records
+    return out
+
+
+def write_run_file(settings: EvalSettings) -> dict[str, Any]:
+    """Create or check ``run.json``; a rerun with other generation settings is refused."""
+    import pasr
+
+    path = settings.output / RUN_FILE
+    info = {
+        "model": settings.model,
+        "label": settings.run_label,
+        "backend": settings.backend,
+        "max_tokens": settings.max_tokens,
+        "seed": settings.seed,
+        "limit": settings.limit,
+        "temperature": settings.temperature,
+        "rounds": settings.rounds,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "pasr_version": pasr.__version__,
+    }
+    if path.exists():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise PasrError(f"{path}: unreadable ({err}); delete it or choose another --output") from err
+        for key in RUN_KEYS_THAT_MUST_MATCH:
+            if key in old and old[key] != info[key]:
+                raise PasrError(
+                    f"{path}: this run folder holds results with {key}={old[key]!r}, but this command has "
+                    f"{key}={info[key]!r}; rerun with the same settings to resume, or choose another --output"
+                )
+        info["created"] = old.get("created", info["created"])
+        old_limit = old.get("limit")  # the folder covers the largest selection run into it (None: all)
+        info["limit"] = None if old_limit is None or settings.limit is None else max(old_limit, settings.limit)
+        if not settings.label and old.get("label"):
+            info["label"] = old["label"]
+    settings.output.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return info
+
+
+def repair_tail(path: Path) -> None:
+    """Cut a torn last line (no trailing newline: the process died mid-write) so appends stay valid JSONL."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        with path.open("r+b") as fh:
+            fh.truncate(cut)
+
+
+def result_line(
+    record: Record, benchmark: str, method: str, model: str, outcome: Outcome, score: float
+) -> dict[str, Any]:
+    """The JSON object stored for one example (the results layout)."""
+    from pasr.format import parse
+
+    trace = parse(outcome.final)
+    refines = len(trace.refines) + outcome.revisions
+    return {
+        "id": record.id,
+        "benchmark": benchmark,
+        "method": method,
+        "model": model,
+        "question": record.question,
+        "reference": record.reference,
+        "task": record.task,
+        "turns": outcome.turns,
+        "final": outcome.final,
+        "trace": trace.to_dict(),
+        "score": float(score),
+        "tokens": outcome.tokens,
+        "refines": refines,
+        "refined": refines > 0,
+        "format_valid": bool(trace.valid),
+    }
+
+
+def metric_of(task: str) -> str:
+    from pasr.scoring import METRIC
+
+    return METRIC.get(task, "accuracy")
+
+
+class _Lazy:
+    """Builds the backend on first use, so a rerun with nothing left to do loads no model."""
+
+    def __init__(self, factory: Callable[[], Any]):
+        self.factory = factory
+        self.value = None
+
+    def get(self):
+        if self.value is None:
+            self.value = self.factory()
+        return self.value
+
+
+def default_backend_factory(settings: EvalSettings) -> Callable[[], Any]:
+    def build():
+        from pasr.eval.backends import make_backend
+
+        model = settings.model
+        if settings.backend in ("transformers", "vllm"):
+            from pasr.models import resolve
+
+            model = resolve(model)
+        return make_backend(
+            settings.backend,
+            model,
+            batch_size=settings.batch_size,
+            base_url=settings.base_url,
+            seed=settings.seed,
+            dtype=settings.dtype,
+            chunk_size=settings.chunk_size,
+        )
+
+    return build
+
+
+def run_eval(
+    settings: EvalSettings,
+    *,
+    backend: Any = None,
+    judge: Any = None,
+    console: Any = None,
+) -> list[dict[str, Any]]:
+    """Evaluate every benchmark x method of ``settings``; return the summaries of the methods asked for.
+
+    ``backend``/``judge`` replace the ones the settings describe (tests, notebooks).
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = console or Console(stderr=True)
+    validate(settings)
+    methods = order_methods(settings.methods)
+    records = load_records(settings)
+    if judge is None and settings.judge_url:
+        from pasr.judge import Judge, JudgeConfig
+
+        judge = Judge(JudgeConfig(base_url=settings.judge_url, model=settings.judge_model))
+    needs_judge = sorted({r.task for rs in records.values() for r in rs if r.task == "open"})
+    if needs_judge and judge is None:
+        raise PasrError("answers of task 'open' are graded by an LLM judge: add --judge-url URL --judge-model NAME")
+    write_run_file(settings)
+    lazy = _Lazy((lambda: backend) if backend is not None else default_backend_factory(settings))
+
+    from pasr.scoring import Scorer
+
+    scorer = Scorer(judge=judge)
+
+    def score(recs: Sequence[Record], texts: Sequence[str]) -> list[float]:
+        return [
+            float(s)
+            for s in scorer.score_many(
+                [r.task for r in recs], list(texts), [r.reference for r in recs], [r.question for r in recs]
+            )
+        ]
+
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
+            for bench, recs in records.items():
+                for method in methods:
+                    _run_one(settings, bench, method, recs, lazy, score, progress)
+        summaries = write_summaries(settings, records, judge=judge if settings.analyses else None)
+    finally:
+        if hasattr(scorer, "close"):
+            scorer.close()
+        if lazy.value is not None and backend is None:
+            lazy.value.close()
+    return [s for s in summaries if s["method"] in settings.methods]
+
+
+def _run_one(settings, bench: str, method: str, recs: list[Record], lazy: _Lazy, score, progress) -> None:
+    folder = settings.output / bench
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{method}.jsonl"
+    repair_tail(path)
+    done = {line["id"] for line in read_lines(path)}
+    pending = [r for r in recs if r.id not in done]
+    task = progress.add_task(f"{bench} / {method}", total=len(recs), completed=len(recs) - len(pending))
+    if not pending:
+        return
+    backend = lazy.get()
+    chunk = max(1, int(getattr(backend, "chunk_size", 0) or settings.batch_size * 8))
+    cfg = ChainConfig(
+        backend=backend,
+        max_tokens=settings.max_tokens,
+        temperature=settings.temperature,
+        rounds=settings.rounds,
+        score=score,
+        metric_of=metric_of,
+    )
+    finished = len(recs) - len(pending)
+    with path.open("a", encoding="utf-8") as fh:
+        for start in range(0, len(pending), chunk):
+            part = pending[start : start + chunk]
+            try:
+                outcomes = run_method(method, part, cfg)
+                unscored = [i for i, o in enumerate(outcomes) if o.score is None]
+                new = score([part[i] for i in unscored], [outcomes[i].final for i in unscored])
+                for i, s in zip(unscored, new):
+                    outcomes[i].score = s
+            except PasrError:
+                raise
+            except Exception as err:  # noqa: BLE001 - any backend failure: keep what is done, say how to go on
+                raise PasrError(
+                    f"{bench} / {method}: the {settings.backend} backend failed after {finished} of {len(recs)} "
+                    f"examples ({type(err).__name__}: {err}). The finished examples are saved in {path}; "
+                    "rerun the same command to resume from there."
+                ) from err
+            for record, outcome in zip(part, outcomes):
+                line = result_line(record, bench, method, settings.model, outcome, outcome.score)
+                fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+            finished += len(part)
+            progress.update(task, completed=finished)
+
+
+def write_summaries(
+    settings: EvalSettings, records: dict[str, list[Record]], *, judge: Any = None
+) -> list[dict[str, Any]]:
+    """Recompute ``<method>.summary.json`` for every method file of the run's benchmarks (analyses too when
+    a judge is given, for the methods asked for)."""
+    from pasr.eval.analysis import aggregate, analyse
+
+    out = []
+    for bench, recs in records.items():
+        folder = settings.output / bench
+        vanilla = read_lines(folder / "vanilla.jsonl")
+        metric = metric_of(recs[0].task) if recs else "accuracy"
+        for method in METHODS:
+            path = folder / f"{method}.jsonl"
+            if not path.exists():
+                continue
+            lines = read_lines(path)
+            summary = summarize(
+                lines,
+                benchmark=bench,
+                method=method,
+                model=settings.model,
+                label=settings.run_label,
+                metric=metric_of(lines[0]["task"]) if lines else metric,
+                vanilla=vanilla,
+                seed=settings.seed,
+            )
+            analysis_path = folder / f"{method}.analysis.jsonl"
+            if judge is not None and method in settings.methods:
+                summary["analysis"] = analyse(lines, judge, analysis_path, method)
+            elif analysis_path.exists():
+                refined = {line["id"] for line in lines if line.get("refined")}
+                summary["analysis"] = aggregate([a for a in read_lines(analysis_path) if a["id"] in refined])
+            (folder / f"{method}.summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+            out.append(summary)
+    return out
