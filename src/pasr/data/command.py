@@ -1,5 +1,128 @@
-"""`pasr data ...` (placeholder: the data helper replaces this module)."""
+"""`pasr data ...`: write the built-in task's records and warm-up examples, look at benchmarks."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Optional
 
 import typer
+from rich.console import Console
 
-data_app = typer.Typer(help="Built-in task data and benchmark files.")
+data_app = typer.Typer(help="Built-in task data and benchmark files.", no_args_is_help=True)
+console = Console()
+
+
+def _fail(error: Exception) -> None:
+    console.print(f"[red]error:[/red] {error}", highlight=False)
+    raise typer.Exit(2) from None
+
+
+@data_app.command("synthetic")
+def synthetic_command(
+    output: Path = typer.Option(..., "--output", "-o", help="JSONL file to write the records to."),
+    n: int = typer.Option(1000, "--n", help="Number of problems."),
+    split: str = typer.Option("train", "--split", help="train or test (the splits never share a problem)."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same problems."),
+    difficulty: Optional[int] = typer.Option(None, "--difficulty", help="1-4; default: the built-in default."),
+) -> None:
+    """Generate built-in arithmetic word problems (task 'arith') as records JSONL."""
+    from pasr.data import synthetic
+    from pasr.data.records import write_records
+    from pasr.errors import PasrError
+
+    level = synthetic.DEFAULT_DIFFICULTY if difficulty is None else difficulty
+    try:
+        with console.status(f"generating {n} level-{level} {split} problems"):
+            records = synthetic.generate(n, seed=seed, split=split, difficulty=level)
+        write_records(output, records)
+    except (PasrError, OSError) as error:
+        _fail(error)
+    console.print(f"wrote {len(records)} {split} problems (difficulty {level}, seed {seed}) to {output}",
+                  highlight=False)
+
+
+@data_app.command("warmup")
+def warmup_command(
+    output: Path = typer.Option(..., "--output", "-o", help="JSONL file to write the SFT examples to."),
+    n: int = typer.Option(800, "--n", help="Number of examples (ignored with --records)."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the problems and the choice of refine/standard examples."),
+    difficulty: Optional[int] = typer.Option(None, "--difficulty", help="1-4; default: the built-in default."),
+    refine_share: float = typer.Option(0.5, "--refine-share", help="Share of PASR examples with a fixed slip."),
+    standard_share: float = typer.Option(0.25, "--standard-share", help="Share of standard-prompt examples."),
+    records_file: Optional[Path] = typer.Option(None, "--records", help="Build from these synthetic records "
+                                                "(from `pasr data synthetic`) instead of new train problems."),
+) -> None:
+    """Worked PASR-format solutions for a short supervised warm-up (prompt-completion chat JSONL)."""
+    from pasr.data import synthetic
+    from pasr.data.records import read_records
+    from pasr.errors import PasrError
+
+    level = synthetic.DEFAULT_DIFFICULTY if difficulty is None else difficulty
+    try:
+        with console.status("writing worked solutions"):
+            if records_file is not None:
+                records = read_records(records_file)
+            else:
+                records = synthetic.generate(n, seed=seed, split="train", difficulty=level)
+            examples = synthetic.warmup_examples(records, refine_share=refine_share, seed=seed,
+                                                 standard_share=standard_share)
+            output.parent.mkdir(parents=True, exist_ok=True)
+            with output.open("w", encoding="utf-8") as handle:
+                for example in examples:
+                    handle.write(json.dumps(example, ensure_ascii=False) + "\n")
+    except (PasrError, OSError) as error:
+        _fail(error)
+    kinds = Counter(e["kind"] for e in examples)
+    source = str(records_file) if records_file else f"{len(records)} new level-{level} train problems"
+    console.print(f"wrote {len(examples)} warm-up examples ({kinds['refine']} with a refine, {kinds['clean']} clean, "
+                  f"{kinds['standard']} standard-prompt) from {source} to {output}", highlight=False)
+
+
+@data_app.command("show")
+def show_command(
+    benchmark: str = typer.Argument(..., help="Benchmark name (see `pasr data list`)."),
+    data_file: Optional[Path] = typer.Option(None, "--data-file", help="Read this JSON/JSONL file."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the benchmark's local file."),
+    limit: int = typer.Option(3, "--limit", help="Records to print (a seeded random subset)."),
+    seed: int = typer.Option(0, "--seed"),
+    split: Optional[str] = typer.Option(None, "--split", help="Hub/synthetic split (default: the spec's)."),
+    width: int = typer.Option(600, "--width", help="Truncate questions to this many characters."),
+) -> None:
+    """Print a few records of a benchmark, as pasr reads them."""
+    from pasr.data.benchmarks import get_spec, load_benchmark, pick_subset
+    from pasr.errors import PasrError
+
+    try:
+        spec = get_spec(benchmark)
+        with console.status(f"loading {benchmark}"):
+            total = load_benchmark(benchmark, data_file=data_file, data_dir=data_dir, split=split)
+            records = pick_subset(total, limit, seed=seed, name=benchmark)
+    except PasrError as error:
+        _fail(error)
+    for record in records:
+        question = record.question if len(record.question) <= width else record.question[:width] + " ..."
+        console.rule(f"[bold]{record.id}[/bold]  task {record.task}")
+        console.print(question, highlight=False, markup=False)
+        console.print(f"[green]reference:[/green] {record.reference}", highlight=False)
+    source = data_file or (data_dir / spec.local_file if data_dir and spec.local_file else
+                           ("generated" if spec.generated else f"hub {spec.hub_id}"))
+    console.print(f"{len(records)} of {len(total)} {benchmark} records (task {spec.task}) from {source}",
+                  highlight=False)
+
+
+@data_app.command("list")
+def list_command() -> None:
+    """The benchmarks pasr knows, with where each comes from."""
+    from rich.table import Table
+
+    from pasr.data.benchmarks import BENCHMARKS
+
+    table = Table(show_header=True)
+    for column in ("name", "task", "hub dataset", "local file", "about"):
+        table.add_column(column)
+    for spec in BENCHMARKS.values():
+        hub = "generated" if spec.generated else " ".join(filter(None, [spec.hub_id, spec.hub_config, spec.split]))
+        table.add_row(spec.name, spec.task, hub, spec.local_file or "-", spec.description)
+    console.print(table)

@@ -27,6 +27,7 @@ from pasr.train.config import ModelConfig, PasrGRPOConfig
 from pasr.train.data import load_training_records, records_to_dataset
 from pasr.train.reward_functions import PasrRewards
 from pasr.train.rollout_log import RolloutLog
+from pasr.train.saving import save_final_model
 
 logger = logging.getLogger("pasr.train")
 
@@ -249,19 +250,6 @@ def build_trainer(
     )
     rewards.bind(trainer)
     return trainer, rewards
-
-
-def save_final_model(trainer: Any, output_dir: Path) -> Path:
-    """Save a model that ``pasr eval --model DIR`` loads by path (LoRA adapters merged in)."""
-    final_dir = output_dir / "final"
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
-    if trainer.accelerator.is_main_process:
-        model.save_pretrained(final_dir)
-        trainer.processing_class.save_pretrained(final_dir)
-    trainer.accelerator.wait_for_everyone()
-    return final_dir
 
 
 def trend(history: list[dict], key: str) -> tuple[float, float] | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from pasr.errors import PasrError
 from pasr.train.config import ModelConfig, PasrSFTConfig
+from pasr.train.saving import save_final_model
 
 logger = logging.getLogger("pasr.train")
 
@@ -87,13 +88,8 @@ def run_sft(config: PasrSFTConfig, model_config: ModelConfig, *, examples: list[
     last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=last)
-    final_dir = output_dir / "final"
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
+    final_dir = save_final_model(trainer, output_dir)
     if trainer.accelerator.is_main_process:
-        model.save_pretrained(final_dir)
-        tokenizer.save_pretrained(final_dir)
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         summary = {
             "model_dir": str(final_dir),
@@ -104,7 +100,6 @@ def run_sft(config: PasrSFTConfig, model_config: ModelConfig, *, examples: list[
             "last_loss": losses[-1] if losses else None,
         }
         (output_dir / "sft_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    trainer.accelerator.wait_for_everyone()
     return str(final_dir)
 
 

@@ -1,0 +1,556 @@
+"""STaR, the Self-Taught Reasoner (Zelikman et al., 2022), on ``run_sft``.
+
+Each iteration: the latest model answers every training question under few-shot prompting; the
+rationales that reach the reference answer are kept (scored by the evaluation scorer). For the
+questions it got wrong, it is asked again with the reference answer given as a hint
+(*rationalisation*), and the rationales that now reach it are kept too. The hint is only in the
+generation prompt: every kept rationale is stored as the answer to the plain question prompt, and
+rationales that mention the hint are dropped. The base model is then fine-tuned on this
+iteration's rationales (each iteration restarts from the base model, as in STaR, to avoid
+overfitting), and the new model generates the next iteration's rationales.
+
+Layout: ``OUTPUT_DIR/iter_k/{star_data.jsonl, final/, sft_summary.json}``, one line per iteration
+in ``OUTPUT_DIR/star_log.jsonl`` (iteration 0 = the base model), the last model copied to
+``OUTPUT_DIR/final`` and a summary in ``OUTPUT_DIR/star_summary.json``. A rerun resumes after the
+last iteration logged. Under ``accelerate launch`` each process generates its share of the
+questions and the results are gathered, so generation and SFT both use every GPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pasr.data.records import Record
+from pasr.errors import PasrError
+from pasr.format import extract_answer
+from pasr.prompts import SYSTEM_PROMPTS, chat, user_message
+from pasr.train.config import JudgeArguments, ModelConfig, PasrSFTConfig
+
+STAR_HINT = "Hint: the correct answer is {answer}. Reason step by step towards it, without mentioning this hint."
+"""Appended to the user turn for rationalisation (few-shot examples get their own answer as hint)."""
+
+HINT_MENTION = re.compile(r"\bhint", re.IGNORECASE)
+"""A rationalised rationale that matches this refers to the hint and is not kept."""
+
+STAR_BACKENDS = ("transformers", "vllm")
+FEWSHOT_SEED_OFFSET = 7919
+"""Few-shot problems are drawn with their own seed, apart from the training questions."""
+
+
+@dataclass
+class StarConfig(PasrSFTConfig, JudgeArguments):
+    """SFTConfig (per-iteration fine-tuning) plus STaR's loop settings.
+
+    Training questions come from ``dataset`` (``synthetic``: the built-in task's train split; or any
+    dataset ``pasr train`` accepts). Few-shot worked solutions: built-in ones for ``synthetic``,
+    else ``star_fewshot_file`` (JSONL of ``question``, ``solution`` and optional ``task``).
+    Held-out accuracy: the built-in task's test split, or ``star_heldout_benchmark``.
+    """
+
+    dataset: str = field(
+        default="synthetic",
+        metadata={"help": "Training questions: 'synthetic' (built-in task), a benchmark name, 'wizardlm' or 'file'."},
+    )
+    star_iterations: int = field(default=2, metadata={"help": "STaR iterations K (each fine-tunes the base model)."})
+    star_questions: int = field(default=64, metadata={"help": "Training questions answered in every iteration."})
+    star_fewshot: int = field(default=4, metadata={"help": "Worked examples in the generation prompt."})
+    star_fewshot_file: str | None = field(
+        default=None, metadata={"help": "JSONL of few-shot examples (question, solution, task) for non-built-in data."}
+    )
+    star_heldout: int = field(default=64, metadata={"help": "Held-out questions scored after every iteration."})
+    star_heldout_benchmark: str | None = field(
+        default=None, metadata={"help": "Held-out benchmark name (default: the built-in task's test split)."}
+    )
+    star_heldout_file: str | None = field(default=None, metadata={"help": "Local data file for that benchmark."})
+    star_max_new_tokens: int = field(default=128, metadata={"help": "Generated tokens per rationale and answer."})
+    star_generation_batch_size: int = field(default=16, metadata={"help": "Batch size of rationale generation."})
+    star_temperature: float = field(default=0.0, metadata={"help": "Generation temperature (STaR: greedy, 0)."})
+    star_rationalize: bool = field(
+        default=True, metadata={"help": "Retry wrong answers with the reference as a hint (STaR's rationalisation)."}
+    )
+    star_require_answer_tag: bool = field(
+        default=True, metadata={"help": "Keep only rationales that put their answer in <answer> </answer>."}
+    )
+    star_system_prompt: str = field(
+        default="standard", metadata={"help": "'standard' (evaluate with method vanilla), 'pasr' or a literal prompt."}
+    )
+    star_backend: str = field(default="transformers", metadata={"help": f"Generation backend: {STAR_BACKENDS}."})
+    star_eval_base: bool = field(default=True, metadata={"help": "Score the base model on the held-out set first."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name, low in (("star_iterations", 1), ("star_questions", 1), ("star_fewshot", 0), ("star_heldout", 0),
+                          ("star_max_new_tokens", 1), ("star_generation_batch_size", 1)):
+            if getattr(self, name) < low:
+                raise PasrError(f"{name} must be at least {low}, got {getattr(self, name)}")
+        if self.star_backend not in STAR_BACKENDS:
+            raise PasrError(f"star_backend={self.star_backend!r}: use one of {', '.join(STAR_BACKENDS)}")
+        if self.star_temperature < 0:
+            raise PasrError(f"star_temperature must be >= 0, got {self.star_temperature}")
+        if bool(self.judge_url) != bool(self.judge_model):
+            raise PasrError("judge_url and judge_model go together: set both or neither")
+
+    @property
+    def system_prompt(self) -> str:
+        return SYSTEM_PROMPTS.get(self.star_system_prompt, self.star_system_prompt)
+
+
+@dataclass(frozen=True)
+class Shot:
+    """A few-shot worked example: question, reference answer, worked solution in think/answer form."""
+
+    question: str
+    task: str
+    reference: str
+    solution: str
+
+
+# --- prompts and the SFT set ------------------------------------------------------------------
+
+
+def hinted(text: str, answer: str | None) -> str:
+    return text if answer is None else f"{text}\n\n{STAR_HINT.format(answer=answer)}"
+
+
+def generation_prompt(record: Record, shots: Sequence[Shot], system: str, *, hint: bool = False) -> list[dict]:
+    """System prompt, the worked examples as earlier turns, then the question (with the hint if asked)."""
+    messages = [{"role": "system", "content": system}]
+    for shot in shots:
+        messages.append({"role": "user", "content": hinted(user_message(shot.question, shot.task),
+                                                          shot.reference if hint else None)})
+        messages.append({"role": "assistant", "content": shot.solution})
+    messages.append({"role": "user", "content": hinted(user_message(record.question, record.task),
+                                                       record.reference if hint else None)})
+    return messages
+
+
+def training_example(record: Record, rationale: str, system: str, kind: str) -> dict:
+    """The SFT example: the *plain* question prompt (no few-shot, no hint) and the kept rationale."""
+    return {
+        "prompt": chat(system, record.question, record.task),
+        "completion": [{"role": "assistant", "content": rationale}],
+        "id": record.id,
+        "kind": kind,
+    }
+
+
+def correct(score: float, task: str) -> bool:
+    """Reached the reference, by the same cut the evaluation's Self-Refine+ uses (full marks for accuracy)."""
+    from pasr.eval.methods import is_wrong
+    from pasr.scoring import METRIC
+
+    return not is_wrong(score, METRIC.get(task, "accuracy"))
+
+
+@dataclass
+class Rationales:
+    """One iteration's kept rationales and the counts of how they were found."""
+
+    examples: list[dict]
+    questions: int
+    direct: int
+    rationalized: int
+    wrong: int
+    hint_mentions: int
+    fewshot_accuracy: float
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "questions": self.questions,
+            "kept": len(self.examples),
+            "direct": self.direct,
+            "rationalized": self.rationalized,
+            "wrong_first": self.wrong,
+            "dropped_hint_mention": self.hint_mentions,
+            "fewshot_accuracy": round(self.fewshot_accuracy, 4),
+        }
+
+
+def collect_rationales(
+    generate: Callable[[list[list[dict]]], list[tuple[str, int]]],
+    records: Sequence[Record],
+    shots: Sequence[Shot],
+    scorer: Any,
+    *,
+    system: str,
+    rationalize: bool = True,
+    require_answer_tag: bool = True,
+) -> Rationales:
+    """Generate, score and keep rationales for ``records`` (one STaR data pass)."""
+
+    def keep(text: str, score: float, record: Record) -> bool:
+        return correct(score, record.task) and (not require_answer_tag or extract_answer(text) is not None)
+
+    def score(recs: Sequence[Record], texts: Sequence[str]) -> list[float]:
+        return scorer.score_many([r.task for r in recs], list(texts), [r.reference for r in recs],
+                                 [r.question for r in recs])
+
+    records = list(records)
+    texts = [t for t, _ in generate([generation_prompt(r, shots, system) for r in records])]
+    scores = score(records, texts)
+    examples, wrong = [], []
+    right = 0
+    for record, text, s in zip(records, texts, scores):
+        right += correct(s, record.task)
+        if keep(text, s, record):
+            examples.append(training_example(record, text, system, "direct"))
+        else:
+            wrong.append(record)
+    direct = len(examples)
+    mentions = 0
+    if rationalize and wrong:
+        texts = [t for t, _ in generate([generation_prompt(r, shots, system, hint=True) for r in wrong])]
+        for record, text, s in zip(wrong, texts, score(wrong, texts)):
+            if not keep(text, s, record):
+                continue
+            if HINT_MENTION.search(text):
+                mentions += 1
+                continue
+            examples.append(training_example(record, text, system, "rationalized"))
+    return Rationales(
+        examples=examples,
+        questions=len(records),
+        direct=direct,
+        rationalized=len(examples) - direct,
+        wrong=len(wrong),
+        hint_mentions=mentions,
+        fewshot_accuracy=right / len(records) if records else 0.0,
+    )
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+def training_records(config: StarConfig) -> list[Record]:
+    """``star_questions`` training questions (train splits only)."""
+    from pasr.data import synthetic
+    from pasr.train.data import load_training_records
+
+    if config.dataset == "synthetic":
+        return synthetic.generate(config.star_questions, seed=config.seed + config.data_seed_offset, split="train",
+                                  **_difficulty(config))
+    shim = copy.copy(config)
+    shim.train_size = config.star_questions
+    return load_training_records(shim)
+
+
+def heldout_records(config: StarConfig) -> list[Record]:
+    """Held-out questions: the built-in task's test split (same difficulty), or a benchmark."""
+    from pasr.data import synthetic
+
+    if config.star_heldout == 0:
+        return []
+    if config.star_heldout_benchmark is None:
+        if config.dataset != "synthetic":
+            raise PasrError("star_heldout_benchmark: name a held-out benchmark for non-built-in training data "
+                            "(e.g. gsm8k), or set star_heldout 0")
+        return synthetic.generate(config.star_heldout, seed=config.seed, split="test", **_difficulty(config))
+    from pasr.data.benchmarks import load_benchmark
+
+    return load_benchmark(config.star_heldout_benchmark, data_file=config.star_heldout_file,
+                          limit=config.star_heldout, seed=config.seed)
+
+
+def fewshot_examples(config: StarConfig, exclude: set[str]) -> list[Shot]:
+    """Worked examples for the generation prompt, never from the held-out split nor the training questions."""
+    if config.star_fewshot == 0:
+        return []
+    if config.star_fewshot_file:
+        return _read_shots(config.star_fewshot_file, config.star_fewshot, exclude)
+    if config.dataset != "synthetic":
+        raise PasrError(f"dataset {config.dataset!r} has no built-in worked solutions: give --star_fewshot_file "
+                        "(JSONL with question, solution, task) or --star_fewshot 0")
+    from pasr.data import synthetic
+
+    pool = synthetic.generate(config.star_fewshot + len(exclude), seed=config.seed + FEWSHOT_SEED_OFFSET,
+                              split="train", **_difficulty(config))
+    shots = [Shot(r.question, r.task, r.reference, synthetic.solution(r, refine=False))
+             for r in pool if r.question not in exclude]
+    return shots[: config.star_fewshot]
+
+
+def _read_shots(path: str, n: int, exclude: set[str]) -> list[Shot]:
+    shots = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise PasrError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            missing = [k for k in ("question", "solution") if not isinstance(row, dict) or k not in row]
+            if missing:
+                raise PasrError(f"{path}:{lineno}: few-shot example needs field(s) {', '.join(missing)}")
+            if row["question"] in exclude:
+                raise PasrError(f"{path}:{lineno}: this few-shot question is also a training or held-out question")
+            reference = row.get("reference") or extract_answer(row["solution"]) or ""
+            shots.append(Shot(row["question"], row.get("task", "open"), str(reference), row["solution"]))
+    if len(shots) < n:
+        raise PasrError(f"{path}: {len(shots)} few-shot examples, star_fewshot asks for {n}")
+    return shots[:n]
+
+
+def _difficulty(config: StarConfig) -> dict:
+    return {} if config.synthetic_difficulty is None else {"difficulty": config.synthetic_difficulty}
+
+
+# --- the loop -----------------------------------------------------------------------------------
+
+
+@dataclass
+class StarResult:
+    model_dir: str
+    log_path: str
+    iterations: list[dict]
+    seconds: float
+
+
+BackendFactory = Callable[[str], Any]
+"""``factory(model_path) -> backend`` with ``generate(conversations, max_tokens, temperature)`` and ``close()``."""
+
+
+def default_backend_factory(config: StarConfig) -> BackendFactory:
+    def build(model_path: str):
+        import torch
+        from accelerate import PartialState
+
+        from pasr.eval.backends import make_backend
+        from pasr.models import resolve
+
+        state = PartialState()
+        device = None
+        if state.num_processes > 1:
+            if config.star_backend == "vllm":
+                raise PasrError("star_backend vllm runs in one process; under `accelerate launch` use "
+                                "--star_backend transformers (each process generates on its own GPU)")
+            if torch.cuda.is_available():
+                device = f"cuda:{state.local_process_index}"
+        return make_backend(config.star_backend, resolve(model_path), batch_size=config.star_generation_batch_size,
+                            seed=config.seed, device=device)
+
+    return build
+
+
+class _Models:
+    """The one backend alive at a time: reused while the model stays, freed before fine-tuning."""
+
+    def __init__(self, factory: BackendFactory):
+        self.factory = factory
+        self.path: str | None = None
+        self.backend: Any = None
+
+    def get(self, path: str):
+        if self.path != path:
+            self.close()
+            self.backend, self.path = self.factory(path), path
+        return self.backend
+
+    def close(self):
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = self.path = None
+            import gc
+
+            gc.collect()
+            try:
+                import torch
+
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+            except ImportError:  # pragma: no cover
+                pass
+
+
+def _sharded_generate(backend: Any, config: StarConfig, progress: Any, description: str):
+    """``generate(conversations)``: this process's share in chunks (progress), gathered across processes."""
+    from accelerate import PartialState
+    from accelerate.utils import gather_object
+
+    state = PartialState()
+
+    def generate(conversations: list[list[dict]]) -> list[tuple[str, int]]:
+        n, world, rank = len(conversations), state.num_processes, state.process_index
+        mine = conversations[n * rank // world: n * (rank + 1) // world]
+        task = progress.add_task(description, total=len(mine)) if progress is not None else None
+        chunk = max(1, int(getattr(backend, "chunk_size", 0) or 4 * config.star_generation_batch_size))
+        out: list[tuple[str, int]] = []
+        for start in range(0, len(mine), chunk):
+            part = mine[start:start + chunk]
+            got = backend.generate(part, config.star_max_new_tokens, config.star_temperature)
+            if len(got) != len(part):
+                raise RuntimeError(f"backend returned {len(got)} completions for {len(part)} conversations")
+            out.extend((str(t), int(k)) for t, k in got)
+            if task is not None:
+                progress.update(task, advance=len(part))
+        return list(gather_object(out)) if world > 1 else out
+
+    return generate
+
+
+def heldout_eval(generate, records: Sequence[Record], scorer: Any, system: str) -> dict[str, Any]:
+    """Accuracy and mean generated tokens on the held-out questions, plain prompt (as `pasr eval`)."""
+    if not records:
+        return {"heldout_n": 0, "heldout_accuracy": None, "heldout_tokens_mean": None}
+    outs = generate([chat(system, r.question, r.task) for r in records])
+    scores = scorer.score_many([r.task for r in records], [t for t, _ in outs], [r.reference for r in records],
+                               [r.question for r in records])
+    return {
+        "heldout_n": len(records),
+        "heldout_accuracy": round(sum(scores) / len(scores), 4),
+        "heldout_tokens_mean": round(sum(k for _, k in outs) / len(outs), 1),
+    }
+
+
+def _read_log(path: Path) -> dict[int, dict]:
+    if not path.exists():
+        return {}
+    rows = {}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise PasrError(f"{path}:{lineno}: not valid JSON; delete the torn line to resume") from None
+            rows[int(row["iteration"])] = row
+    return rows
+
+
+def run_star(
+    config: StarConfig,
+    model_config: ModelConfig,
+    *,
+    backend_factory: BackendFactory | None = None,
+    scorer: Any = None,
+    console: Any = None,
+) -> StarResult:
+    """K STaR iterations; returns where the last model and the per-iteration log are."""
+    from accelerate import PartialState
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pasr.train.sft import run_sft
+
+    state = PartialState()
+    main = state.is_main_process
+    console = console or Console(stderr=True)
+    say = console.print if main else (lambda *a, **k: None)
+    started = time.perf_counter()
+    base = model_config.model_name_or_path or "smollm2-135m-instruct"
+    system = config.system_prompt
+    output = Path(config.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    log_path = output / "star_log.jsonl"
+
+    records = training_records(config)
+    heldout = heldout_records(config)
+    shots = fewshot_examples(config, exclude={r.question for r in records} | {r.question for r in heldout})
+    say(f"STaR: {len(records)} training questions, {len(shots)} few-shot examples, {len(heldout)} held-out, "
+        f"{config.star_iterations} iterations from {base}", highlight=False)
+
+    own_scorer = scorer is None
+    if own_scorer:
+        from pasr.scoring import Scorer
+
+        judge = None
+        if config.judge_url:
+            from pasr.judge import Judge, JudgeConfig
+
+            judge = Judge(JudgeConfig(base_url=config.judge_url, model=config.judge_model,
+                                      api_key_env=config.judge_api_key_env, concurrency=config.judge_concurrency,
+                                      timeout=config.judge_timeout, fallback_score=config.judge_fallback_score))
+        scorer = Scorer(judge=judge, judge_all=config.judge_all)
+    models = _Models(backend_factory or default_backend_factory(config))
+    done = _read_log(log_path)
+    rows = [done[k] for k in sorted(done)]
+    current = base
+    for k in sorted(done):
+        if k > 0:
+            current = done[k]["model"]
+
+    def log(row: dict) -> None:
+        rows.append(row)
+        if main:
+            with log_path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=console, disable=not main)
+    try:
+        with progress:
+            if config.star_eval_base and heldout and 0 not in done:
+                t0 = time.perf_counter()
+                gen = _sharded_generate(models.get(base), config, progress, "held-out, base model")
+                row = {"iteration": 0, "model": base, **heldout_eval(gen, heldout, scorer, system),
+                       "seconds": round(time.perf_counter() - t0, 1)}
+                log(row)
+                say(f"iteration 0 (base): held-out accuracy {row['heldout_accuracy']:.3f}", highlight=False)
+            for k in range(1, config.star_iterations + 1):
+                if k in done:
+                    say(f"iteration {k}: done before ({done[k]['model']})", highlight=False)
+                    continue
+                t0 = time.perf_counter()
+                gen = _sharded_generate(models.get(current), config, progress, f"iteration {k}: rationales")
+                found = collect_rationales(gen, records, shots, scorer, system=system,
+                                           rationalize=config.star_rationalize,
+                                           require_answer_tag=config.star_require_answer_tag)
+                counts = found.counts()
+                say(f"iteration {k}: kept {counts['kept']}/{counts['questions']} rationales "
+                    f"({counts['direct']} direct, {counts['rationalized']} rationalised)", highlight=False)
+                if not found.examples:
+                    if k == 1:
+                        raise PasrError(
+                            f"STaR iteration 1 kept no rationale from {base}: the model answers none of "
+                            f"{len(records)} questions right, even with the hint. Use a stronger or warmed-up "
+                            "model, more star_max_new_tokens, or an easier task (synthetic_difficulty)."
+                        )
+                    say(f"iteration {k}: nothing to fine-tune on; stopping", highlight=False)
+                    break
+                iter_dir = output / f"iter_{k}"
+                iter_dir.mkdir(parents=True, exist_ok=True)
+                if main:
+                    with (iter_dir / "star_data.jsonl").open("w", encoding="utf-8") as f:
+                        for ex in found.examples:
+                            f.write(json.dumps(ex, ensure_ascii=False) + "\n")
+                models.close()
+                say(f"iteration {k}: fine-tuning {base} on {len(found.examples)} rationales -> {iter_dir}/final",
+                    highlight=False)
+                sft_config = copy.deepcopy(config)
+                sft_config.output_dir = str(iter_dir)
+                examples = [{"prompt": ex["prompt"], "completion": ex["completion"]} for ex in found.examples]
+                current = run_sft(sft_config, model_config, examples=examples)
+                sft = json.loads((iter_dir / "sft_summary.json").read_text()) if main else {}
+                gen = _sharded_generate(models.get(current), config, progress, f"iteration {k}: held-out")
+                row = {"iteration": k, "model": current, **counts, **heldout_eval(gen, heldout, scorer, system),
+                       "sft_steps": sft.get("steps"), "sft_last_loss": sft.get("last_loss"),
+                       "seconds": round(time.perf_counter() - t0, 1)}
+                log(row)
+                acc = row["heldout_accuracy"]
+                say(f"iteration {k}: held-out accuracy {'-' if acc is None else f'{acc:.3f}'}", highlight=False)
+    finally:
+        models.close()
+        if own_scorer:
+            scorer.close()
+
+    trained = [r for r in rows if r["iteration"] > 0]
+    if not trained:
+        raise PasrError(f"{output}: no STaR iteration finished")
+    final = output / "final"
+    if main:
+        if final.exists():
+            shutil.rmtree(final)
+        shutil.copytree(trained[-1]["model"], final)
+        summary = {"model_dir": str(final), "base": base, "iterations": rows,
+                   "seconds": round(time.perf_counter() - started, 1)}
+        (output / "star_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    state.wait_for_everyone()
+    return StarResult(model_dir=str(final), log_path=str(log_path), iterations=rows,
+                      seconds=time.perf_counter() - started)

@@ -1,0 +1,318 @@
+"""Evaluation benchmarks as small declarative specs, loaded from a local file, a data folder or the hub.
+
+A :class:`BenchmarkSpec` says where a benchmark lives (hub id, config, split), which fields hold the question
+and the reference, how the answer is scored (``task``), and, where a hub dataset keeps its choices apart from
+the question, a ``build_question`` hook that inlines them the way the PASR authors' files do. Adding a
+benchmark is one entry in :data:`BENCHMARKS`.
+
+Sources, first match wins: ``data_file``; ``data_dir/<local_file>`` (the layout of the authors' data folder:
+gsm8k.jsonl, math.json, aime24.jsonl, arc.jsonl, ...); the hub (``datasets.load_dataset``, needs internet).
+``synthetic`` is generated (the built-in task's held-out split) and needs neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pasr.data.records import Record, read_records
+from pasr.errors import PasrError
+
+LETTERS = "ABCDEFGHIJ"
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """Where a benchmark comes from and how its rows become :class:`Record` s.
+
+    ``question_field``/``reference_field``/``id_field`` name hub fields; ``local_fields`` maps record fields
+    to the local file's fields when they differ from the hub's (read by :func:`pasr.data.records.read_records`).
+    ``build_question``/``build_reference`` take a hub row and return the text, for datasets that keep choices
+    or answer alternatives in separate fields. ``reference_transform`` names an entry of
+    :data:`REFERENCE_TRANSFORMS` applied to every reference, whatever the source.
+    """
+
+    name: str
+    task: str
+    hub_id: str | None = None
+    hub_config: str | None = None
+    split: str = "test"
+    question_field: str = "question"
+    reference_field: str = "answer"
+    id_field: str | None = None
+    local_file: str | None = None
+    local_fields: Mapping[str, str] = field(default_factory=dict)
+    build_question: Callable[[Mapping[str, Any]], str] | None = None
+    build_reference: Callable[[Mapping[str, Any]], str] | None = None
+    reference_transform: str | None = None
+    description: str = ""
+    generated: bool = False
+    size: int | None = None
+    """Rows in the full set, where fixed (the generated set's size; documentation for the others)."""
+
+    def record_from_row(self, row: Mapping[str, Any], index: int) -> Record:
+        """A hub row as a Record (the conversion the hub path uses; testable without the hub)."""
+        where = f"{self.name} ({self.hub_id}) row {index}"
+        try:
+            question = self.build_question(row) if self.build_question else row[self.question_field]
+            reference = self.build_reference(row) if self.build_reference else row[self.reference_field]
+            row_id = str(row[self.id_field]) if self.id_field else f"{self.name}-{index}"
+        except KeyError as error:
+            raise PasrError(f"{where}: missing field {error}; the hub dataset changed shape, "
+                            f"use a local file (--data-file) instead") from None
+        if not isinstance(question, str) or not question.strip():
+            raise PasrError(f"{where}: empty or non-text question")
+        if isinstance(reference, (int, float)) and not isinstance(reference, bool):
+            reference = str(reference)
+        if not isinstance(reference, str):
+            raise PasrError(f"{where}: reference is {type(reference).__name__}, expected text")
+        record = Record(id=row_id, question=question, reference=reference, task=self.task,
+                        meta={"benchmark": self.name, "source": f"hub:{self.hub_id}"})
+        return self.transform(record)
+
+    def transform(self, record: Record) -> Record:
+        if self.reference_transform:
+            record.reference = REFERENCE_TRANSFORMS[self.reference_transform](record)
+        return record
+
+
+# --- hooks: hub rows -> question / reference text -------------------------------------------
+
+
+def inline_choices(question: str, labels: list[str], texts: list[str], sep: str = ": ") -> str:
+    """``question`` followed by one ``A: text`` line per choice, as the authors' files write them."""
+    return question.strip() + "".join(f"\n{label}{sep}{text}" for label, text in zip(labels, texts))
+
+
+def _arc_question(row: Mapping[str, Any]) -> str:
+    return inline_choices(row["question"], list(row["choices"]["label"]), list(row["choices"]["text"]))
+
+
+def _winogrande_question(row: Mapping[str, Any]) -> str:
+    return f"{row['sentence']}\nOption1: {row['option1']}\nOption2: {row['option2']}"
+
+
+def _mmlu_question(row: Mapping[str, Any]) -> str:
+    choices = list(row["choices"])
+    return inline_choices(row["question"], list(LETTERS[: len(choices)]), choices, sep=". ")
+
+
+def _mmlu_reference(row: Mapping[str, Any]) -> str:
+    answer = row["answer"]
+    return LETTERS[answer] if isinstance(answer, int) else str(answer)
+
+
+def _drop_question(row: Mapping[str, Any]) -> str:
+    return f"{row['passage'].strip()}\nHere is the question: {row['question'].strip()}"
+
+
+def _drop_reference(row: Mapping[str, Any]) -> str:
+    return "|".join(dict.fromkeys(s.strip() for s in row["answers_spans"]["spans"] if s.strip()))
+
+
+def _gpqa_choices(row: Mapping[str, Any]) -> tuple[list[str], int]:
+    """The four options in an order fixed by the question's text, and the index of the correct one.
+
+    The hub keeps the correct answer first; a shuffle seeded by the question makes the letter of the right
+    answer vary across questions and stay the same across runs and machines.
+    """
+    options = [row["Correct Answer"], row["Incorrect Answer 1"], row["Incorrect Answer 2"], row["Incorrect Answer 3"]]
+    options = [str(o).strip() for o in options]
+    order = list(range(4))
+    seed = int.from_bytes(hashlib.sha256(str(row["Question"]).encode()).digest()[:8], "big")
+    random.Random(seed).shuffle(order)
+    return [options[i] for i in order], order.index(0)
+
+
+def _gpqa_question(row: Mapping[str, Any]) -> str:
+    options, _ = _gpqa_choices(row)
+    return inline_choices(row["Question"], list(LETTERS[:4]), options)
+
+
+def _gpqa_reference(row: Mapping[str, Any]) -> str:
+    return LETTERS[_gpqa_choices(row)[1]]
+
+
+# --- reference transforms, by name -------------------------------------------------------
+
+
+def _alternatives(record: Record) -> str:
+    """DROP: all accepted answers joined by ``|`` (the file's ``ref_text`` when present), each stripped."""
+    text = record.meta.get("ref_text") or record.reference
+    parts = [p.strip() for p in str(text).split("|")]
+    return "|".join(dict.fromkeys(p for p in parts if p)) or record.reference.strip()
+
+
+REFERENCE_TRANSFORMS: dict[str, Callable[[Record], str]] = {
+    "strip": lambda record: record.reference.strip(),
+    "alternatives": _alternatives,
+}
+"""Reference clean-ups by name. gsm8k has none on purpose: its scorer reads the ``#### N`` solution."""
+
+
+BENCHMARKS: dict[str, BenchmarkSpec] = {
+    spec.name: spec
+    for spec in [
+        BenchmarkSpec(
+            name="gsm8k", task="gsm8k", hub_id="openai/gsm8k", hub_config="main", split="test",
+            local_file="gsm8k.jsonl", size=1319,
+            description="Grade-school math word problems; reference is the worked solution ending '#### N'.",
+        ),
+        BenchmarkSpec(
+            name="math500", task="math", hub_id="HuggingFaceH4/MATH-500", split="test",
+            question_field="problem", reference_field="answer", id_field="unique_id",
+            local_file="math.json", local_fields={"question": "question", "reference": "answer", "id": "unique_id"},
+            size=500, description="MATH-500: competition math, LaTeX final answers.",
+        ),
+        BenchmarkSpec(
+            name="aime24", task="math", hub_id="HuggingFaceH4/aime_2024", split="train",
+            question_field="problem", reference_field="answer", id_field="id",
+            local_file="aime24.jsonl", local_fields={"question": "problem", "reference": "solution", "id": "id"},
+            size=30, description="AIME 2024 problems; integer answers (the local file has them as \\boxed{N}).",
+        ),
+        BenchmarkSpec(
+            name="arc", task="choice", hub_id="allenai/ai2_arc", hub_config="ARC-Challenge", split="test",
+            reference_field="answerKey", id_field="id", build_question=_arc_question,
+            local_file="arc.jsonl", reference_transform="strip", size=1172,
+            description="ARC-Challenge science questions; choices inlined as 'A: ...'; reference a letter "
+                        "(a few items use 1-4). The authors' local file has 299 items.",
+        ),
+        BenchmarkSpec(
+            name="gpqa", task="choice", hub_id="Idavidrein/gpqa", hub_config="gpqa_diamond", split="train",
+            question_field="Question", id_field="Record ID", build_question=_gpqa_question,
+            build_reference=_gpqa_reference, size=198,
+            description="GPQA diamond (gated on the hub: accept its terms and log in); choices shuffled "
+                        "deterministically per question, reference the letter of the correct one.",
+        ),
+        BenchmarkSpec(
+            name="winogrande", task="winogrande", hub_id="allenai/winogrande", hub_config="winogrande_xl",
+            split="validation", build_question=_winogrande_question, local_file="winogrande.jsonl",
+            reference_transform="strip", size=1267,
+            description="Winogrande (dev): fill the blank; Option1/Option2 inlined; reference '1' or '2'.",
+        ),
+        BenchmarkSpec(
+            name="commonsenseqa", task="choice", hub_id="tau/commonsense_qa", split="validation",
+            reference_field="answerKey", id_field="id", build_question=_arc_question,
+            local_file="commonsenseqa.jsonl", reference_transform="strip", size=1221,
+            description="CommonsenseQA (dev): five choices inlined; reference a letter A-E.",
+        ),
+        BenchmarkSpec(
+            name="drop", task="drop", hub_id="ucinlp/drop", split="validation", id_field="query_id",
+            build_question=_drop_question, build_reference=_drop_reference, local_file="drop.jsonl",
+            reference_transform="alternatives", size=9535,
+            description="DROP reading comprehension; reference alternatives joined by '|', scored by F1. "
+                        "The authors' local file is a 313-item sample.",
+        ),
+        BenchmarkSpec(
+            name="mmlu", task="choice", hub_id="cais/mmlu", hub_config="all", split="test",
+            build_question=_mmlu_question, build_reference=_mmlu_reference,
+            local_file="mmlu.json", local_fields={"question": "Question", "reference": "Ground_truth"},
+            reference_transform="strip", size=14042,
+            description="MMLU: choices inlined as 'A. ...'; reference a letter. The local file is a 100-item sample.",
+        ),
+        BenchmarkSpec(
+            name="xsum", task="summary", hub_id="EdinburghNLP/xsum", split="test",
+            question_field="document", reference_field="summary", id_field="id",
+            local_file="xsum.jsonl", size=11334,
+            description="XSum: one-sentence summary of a BBC article, scored by ROUGE-L. The local file is "
+                        "a 313-item sample.",
+        ),
+        BenchmarkSpec(
+            name="synthetic", task="arith", split="test", generated=True, size=500,
+            description="The built-in arithmetic word problems (pasr.data.synthetic), held-out split, "
+                        "default difficulty; generated, no file.",
+        ),
+    ]
+}
+"""Every benchmark pasr knows by name."""
+
+
+def get_spec(name: str) -> BenchmarkSpec:
+    try:
+        return BENCHMARKS[name]
+    except KeyError:
+        raise PasrError(f"unknown benchmark {name!r}; known benchmarks: {', '.join(BENCHMARKS)}") from None
+
+
+def load_benchmark(
+    name: str,
+    *,
+    data_file: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    split: str | None = None,
+) -> list[Record]:
+    """The records of benchmark ``name``.
+
+    Source: ``data_file`` if given, else ``data_dir/<spec.local_file>``, else the hub. ``limit`` keeps a
+    random subset of that many records, the same for the same ``seed`` (in file order). ``split`` overrides
+    the hub split (and the synthetic split); it does not apply to local files.
+    """
+    spec = get_spec(name)
+    if limit is not None and limit < 1:
+        raise PasrError(f"limit must be a positive number of records, got {limit}")
+    if spec.generated:
+        records = _generated(spec, split or spec.split)
+    elif data_file is not None:
+        records = _local(spec, Path(data_file))
+    elif data_dir is not None and spec.local_file is not None:
+        path = Path(data_dir) / spec.local_file
+        if not path.is_file():
+            raise PasrError(f"{name}: {path} not found; the data folder should hold {spec.local_file} "
+                            f"(or pass a file with --data-file)")
+        records = _local(spec, path)
+    else:
+        records = _hub(spec, split or spec.split)
+    if not records:
+        raise PasrError(f"{name}: no records")
+    return pick_subset(records, limit, seed=seed, name=name)
+
+
+def pick_subset(records: list[Record], limit: int | None, *, seed: int = 0, name: str = "") -> list[Record]:
+    """A random subset of ``limit`` records in their original order; the same for the same seed and name."""
+    if limit is None or limit >= len(records):
+        return records
+    if limit < 1:
+        raise PasrError(f"limit must be a positive number of records, got {limit}")
+    keep = sorted(random.Random(f"pasr-subset:{name}:{seed}").sample(range(len(records)), limit))
+    return [records[i] for i in keep]
+
+
+def _local(spec: BenchmarkSpec, path: Path) -> list[Record]:
+    records = read_records(path, fields=dict(spec.local_fields), task=spec.task)
+    for record in records:
+        record.meta.setdefault("benchmark", spec.name)
+        record.meta.setdefault("source", str(path))
+        spec.transform(record)
+    return records
+
+
+def _generated(spec: BenchmarkSpec, split: str) -> list[Record]:
+    from pasr.data import synthetic
+
+    records = synthetic.generate(spec.size or 500, seed=0, split=split)
+    for record in records:
+        record.meta["benchmark"] = spec.name
+    return records
+
+
+def _hub(spec: BenchmarkSpec, split: str) -> list[Record]:
+    if spec.hub_id is None:
+        raise PasrError(f"{spec.name}: no hub dataset; pass --data-file")
+    try:
+        import datasets
+
+        rows = datasets.load_dataset(spec.hub_id, spec.hub_config, split=split)
+    except Exception as error:  # network, gating, missing config: all end the same way for the user
+        hint = " It is gated: accept its terms on the hub and log in (hf auth login)." if spec.name == "gpqa" else ""
+        local = f" or --data-dir with {spec.local_file}" if spec.local_file else ""
+        raise PasrError(
+            f"{spec.name}: cannot load {spec.hub_id} ({spec.hub_config or 'default'}, split {split}) from the hub: "
+            f"{type(error).__name__}: {error}.{hint} Offline? Pass --data-file{local}."
+        ) from error
+    return [spec.record_from_row(row, index) for index, row in enumerate(rows)]

