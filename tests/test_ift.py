@@ -84,14 +84,14 @@ def test_examples_are_pasr_chat_and_read_by_sft(tmp_path):
 @pytest.mark.parametrize(
     "line, message",
     [
-        ("{not json", r"bad\.jsonl:3: not valid JSON"),
-        ('["a list"]', r"bad\.jsonl:3: expected a JSON object"),
+        ("{not json", r"bad\.jsonl, line 3: malformed JSON"),
+        ('["a list"]', r"bad\.jsonl, line 3: expected a JSON object"),
         ('{"question": "q", "task": "arith", "completion": "c", "trace": {"valid": true, "refined": true}, '
-         '"accuracy": 1.0}', r"bad\.jsonl:3: rollout row lacks rewards"),
+         '"accuracy": 1.0}', r"bad\.jsonl, line 3: rollout row lacks rewards"),
         ('{"question": "q", "task": "arith", "completion": "c", "trace": {"valid": true}, "rewards": {"refine": 1}, '
-         '"accuracy": 1.0}', r"bad\.jsonl:3: field 'trace' needs"),
+         '"accuracy": 1.0}', r"bad\.jsonl, line 3: field 'trace' needs"),
         ('{"question": "q", "task": "arith", "completion": "c", "trace": {"valid": true, "refined": true}, '
-         '"rewards": {"refine": "high"}, "accuracy": 1.0}', r"bad\.jsonl:3: field 'rewards.refine' must be a number"),
+         '"rewards": {"refine": "high"}, "accuracy": 1.0}', r"bad\.jsonl, line 3: field 'rewards.refine' must be a number"),
     ],
 )
 def test_malformed_line_names_file_and_line(tmp_path, line, message):

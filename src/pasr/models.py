@@ -130,6 +130,23 @@ def load_model(name_or_path: str, dtype: Any = None, device: Any = None, *, cach
     return model
 
 
+def cpu_supports_bf16() -> bool:
+    """True when this CPU runs bf16 matmuls natively (avx512_bf16 or AMX), where autocast pays off."""
+    try:
+        import torch
+
+        if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return True
+    except Exception:  # noqa: BLE001 - private op; fall back to the flags
+        pass
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            flags = fh.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 # --- built-in models --------------------------------------------------------
 
 

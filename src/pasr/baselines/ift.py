@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from pasr.data.records import read_objects
 from pasr.errors import PasrError
 from pasr.prompts import PASR_SYSTEM_PROMPT, chat
 
@@ -63,31 +64,22 @@ def read_rollout_log(path: str | Path) -> list[dict]:
     if not path.is_file():
         raise PasrError(f"{path}: rollout log not found (`pasr train` writes OUTPUT_DIR/rollouts.jsonl)")
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise PasrError(f"{path}:{lineno}: not valid JSON ({exc.msg}); is this a `pasr train` rollout log?") from None
-            if not isinstance(row, dict):
-                raise PasrError(f"{path}:{lineno}: expected a JSON object (one rollout per line)")
-            missing = [k for k in REQUIRED if k not in row]
-            if missing:
-                raise PasrError(f"{path}:{lineno}: rollout row lacks {', '.join(missing)}")
-            trace, rewards = row["trace"], row["rewards"]
-            if not isinstance(trace, dict) or not {"valid", "refined"} <= trace.keys():
-                raise PasrError(f"{path}:{lineno}: field 'trace' needs 'valid' and 'refined'")
-            if not isinstance(rewards, dict) or "refine" not in rewards:
-                raise PasrError(f"{path}:{lineno}: field 'rewards' needs 'refine'")
-            for key, value in (("rewards.refine", rewards["refine"]), ("accuracy", row["accuracy"])):
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise PasrError(f"{path}:{lineno}: field '{key}' must be a number, got {value!r}")
-            if not isinstance(row["completion"], str) or not isinstance(row["question"], str):
-                raise PasrError(f"{path}:{lineno}: fields 'question' and 'completion' must be text")
-            row["_line"] = lineno
-            rows.append(row)
+    for lineno, row in read_objects(path):
+        missing = [k for k in REQUIRED if k not in row]
+        if missing:
+            raise PasrError(f"{path}, line {lineno}: rollout row lacks {', '.join(missing)}")
+        trace, rewards = row["trace"], row["rewards"]
+        if not isinstance(trace, dict) or not {"valid", "refined"} <= trace.keys():
+            raise PasrError(f"{path}, line {lineno}: field 'trace' needs 'valid' and 'refined'")
+        if not isinstance(rewards, dict) or "refine" not in rewards:
+            raise PasrError(f"{path}, line {lineno}: field 'rewards' needs 'refine'")
+        for key, value in (("rewards.refine", rewards["refine"]), ("accuracy", row["accuracy"])):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise PasrError(f"{path}, line {lineno}: field '{key}' must be a number, got {value!r}")
+        if not isinstance(row["completion"], str) or not isinstance(row["question"], str):
+            raise PasrError(f"{path}, line {lineno}: fields 'question' and 'completion' must be text")
+        row["_line"] = lineno
+        rows.append(row)
     return rows
 
 

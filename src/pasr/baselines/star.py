@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pasr.data.records import Record
+from pasr.data.records import Record, read_objects
 from pasr.errors import PasrError
 from pasr.format import extract_answer
 from pasr.prompts import SYSTEM_PROMPTS, chat, user_message
@@ -279,21 +279,14 @@ def fewshot_examples(config: StarConfig, exclude: set[str]) -> list[Shot]:
 
 def _read_shots(path: str, n: int, exclude: set[str]) -> list[Shot]:
     shots = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise PasrError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            missing = [k for k in ("question", "solution") if not isinstance(row, dict) or k not in row]
-            if missing:
-                raise PasrError(f"{path}:{lineno}: few-shot example needs field(s) {', '.join(missing)}")
-            if row["question"] in exclude:
-                raise PasrError(f"{path}:{lineno}: this few-shot question is also a training or held-out question")
-            reference = row.get("reference") or extract_answer(row["solution"]) or ""
-            shots.append(Shot(row["question"], row.get("task", "open"), str(reference), row["solution"]))
+    for lineno, row in read_objects(path):
+        missing = [k for k in ("question", "solution") if k not in row]
+        if missing:
+            raise PasrError(f"{path}, line {lineno}: few-shot example needs field(s) {', '.join(missing)}")
+        if row["question"] in exclude:
+            raise PasrError(f"{path}, line {lineno}: this few-shot question is also a training or held-out question")
+        reference = row.get("reference") or extract_answer(row["solution"]) or ""
+        shots.append(Shot(row["question"], row.get("task", "open"), str(reference), row["solution"]))
     if len(shots) < n:
         raise PasrError(f"{path}: {len(shots)} few-shot examples, star_fewshot asks for {n}")
     return shots[:n]
@@ -419,7 +412,7 @@ def _read_log(path: Path) -> dict[int, dict]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
-                raise PasrError(f"{path}:{lineno}: not valid JSON; delete the torn line to resume") from None
+                raise PasrError(f"{path}, line {lineno}: not valid JSON; delete the torn line to resume") from None
             rows[int(row["iteration"])] = row
     return rows
 

@@ -72,6 +72,15 @@ def read_rows(path: str | Path) -> list[tuple[int, Any]]:
     return rows
 
 
+def read_objects(path: str | Path) -> list[tuple[int, dict]]:
+    """Like :func:`read_rows`, for files whose every item must be a JSON object."""
+    rows = read_rows(path)
+    for number, row in rows:
+        if not isinstance(row, dict):
+            raise PasrError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}")
+    return rows
+
+
 def _json_list_rows(path: Path, text: str) -> list[tuple[int, Any]]:
     try:
         items = json.loads(text)

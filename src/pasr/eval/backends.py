@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from pasr.errors import PasrError
+from pasr.models import cpu_supports_bf16
 
 Messages = list[dict[str, str]]
 BACKENDS = ("transformers", "vllm", "openai")
@@ -71,23 +72,6 @@ def make_backend(
 
 
 # --- transformers -------------------------------------------------------------------------
-
-
-def cpu_supports_bf16() -> bool:
-    """True when this CPU runs bf16 matmuls natively (avx512_bf16 or AMX), where autocast pays off."""
-    try:
-        import torch
-
-        if torch.ops.mkldnn._is_mkldnn_bf16_supported():
-            return True
-    except Exception:  # noqa: BLE001 - private op; fall back to the flags
-        pass
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            flags = fh.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 class TransformersBackend:

@@ -21,6 +21,7 @@ from trl import GRPOTrainer
 
 from pasr.data.records import Record
 from pasr.errors import PasrError
+from pasr.models import cpu_supports_bf16
 from pasr.prompts import SYSTEM_PROMPTS
 from pasr.rewards import RewardWeights
 from pasr.train.config import ModelConfig, PasrGRPOConfig
@@ -30,16 +31,6 @@ from pasr.train.rollout_log import RolloutLog
 from pasr.train.saving import save_final_model
 
 logger = logging.getLogger("pasr.train")
-
-
-def cpu_supports_bf16() -> bool:
-    """Whether this CPU runs bf16 natively (avx512_bf16 / AMX); elsewhere bf16 autocast is slower."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 class PasrGRPOTrainer(GRPOTrainer):

@@ -23,28 +23,21 @@ logger = logging.getLogger("pasr.train")
 
 def read_chat_examples(path: str) -> list[dict]:
     """Chat examples from JSONL: ``prompt``+``completion`` or ``messages`` per line; errors name file and line."""
+    from pasr.data.records import read_objects
+
     examples = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise PasrError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise PasrError(f"{path}:{lineno}: expected a JSON object")
-            if "messages" in row:
-                keys = ("messages",)
-            elif "prompt" in row and "completion" in row:
-                keys = ("prompt", "completion")
-            else:
-                raise PasrError(f"{path}:{lineno}: needs field 'messages' or fields 'prompt' and 'completion'")
-            for key in keys:
-                value = row[key]
-                if not (isinstance(value, list) and all(isinstance(m, dict) and "content" in m for m in value)):
-                    raise PasrError(f"{path}:{lineno}: field '{key}' must be a list of chat messages")
-            examples.append({key: row[key] for key in keys})
+    for lineno, row in read_objects(path):
+        if "messages" in row:
+            keys = ("messages",)
+        elif "prompt" in row and "completion" in row:
+            keys = ("prompt", "completion")
+        else:
+            raise PasrError(f"{path}, line {lineno}: needs field 'messages' or fields 'prompt' and 'completion'")
+        for key in keys:
+            value = row[key]
+            if not (isinstance(value, list) and all(isinstance(m, dict) and "content" in m for m in value)):
+                raise PasrError(f"{path}, line {lineno}: field '{key}' must be a list of chat messages")
+        examples.append({key: row[key] for key in keys})
     if not examples:
         raise PasrError(f"{path}: no examples")
     return examples
@@ -79,7 +72,7 @@ def run_sft(config: PasrSFTConfig, model_config: ModelConfig, *, examples: list[
     output_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer(model_path)
     trainer = SFTTrainer(
-        model=load_model(model_path),
+        model=load_model(model_path, dtype=model_config.dtype),
         args=config,
         train_dataset=datasets.Dataset.from_list(examples),
         processing_class=tokenizer,
