@@ -28,6 +28,7 @@ from pasr.data.records import Record
 from pasr.errors import PasrError
 from pasr.eval.methods import METHODS, ChainConfig, Outcome, run_method
 from pasr.eval.metrics import read_lines, summarize
+from pasr.scoring import metric_of
 
 RUN_FILE = "run.json"
 RUN_KEYS_THAT_MUST_MATCH = ("model", "max_tokens", "temperature", "seed", "rounds")
@@ -208,12 +209,6 @@ def result_line(
         "refined": refines > 0,
         "format_valid": bool(trace.valid),
     }
-
-
-def metric_of(task: str) -> str:
-    from pasr.scoring import METRIC
-
-    return METRIC.get(task, "accuracy")
 
 
 class _Lazy:

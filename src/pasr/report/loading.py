@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pasr.data.benchmarks import BENCHMARKS
 from pasr.errors import PasrError
-from pasr.scoring import METRIC
+from pasr.scoring import metric_of
 
 BENCHMARK_ORDER = tuple(BENCHMARKS)  # display order of known benchmarks; unknown names follow, alphabetically
 METHOD_ORDER = ("vanilla", "pasr", "self-refine", "self-refine-oracle")
@@ -23,11 +23,6 @@ def ordered(names, preferred: tuple[str, ...]) -> list[str]:
     """``names`` sorted with the ``preferred`` ones first, in that order."""
     rank = {name: i for i, name in enumerate(preferred)}
     return sorted(set(names), key=lambda n: (rank.get(n, len(rank)), n))
-
-
-def task_metric(task: str) -> str:
-    """The metric reported for an answer family, for results that come without a summary naming it."""
-    return METRIC.get(task, "accuracy")
 
 
 @dataclass
@@ -161,7 +156,7 @@ def load_run(path: str | Path) -> Run:
             summary = _read_json(summary_path) if summary_path.is_file() else None
             if summary is not None:
                 _check_summary(run, summary_path, summary, examples)
-            metric = (summary or {}).get("metric") or task_metric(str(examples[0].get("task", "")))
+            metric = (summary or {}).get("metric") or metric_of(str(examples[0].get("task", "")))
             run.results.setdefault(bench_dir.name, {})[method] = Results(
                 benchmark=bench_dir.name, method=method, path=file, examples=examples, metric=metric,
                 summary=summary,

@@ -20,6 +20,6 @@ open        LLM judge (required)                                  accuracy
 process pool under a per-item timeout; see :mod:`pasr.scoring.scorer` for why.
 """
 
-from pasr.scoring.scorer import FAMILIES, METRIC, Scorer, default_scorer, family, score
+from pasr.scoring.scorer import FAMILIES, METRIC, Scorer, default_scorer, family, metric_of, score
 
-__all__ = ["FAMILIES", "METRIC", "Scorer", "default_scorer", "family", "score"]
+__all__ = ["FAMILIES", "METRIC", "Scorer", "default_scorer", "family", "metric_of", "score"]

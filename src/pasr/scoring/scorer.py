@@ -64,6 +64,11 @@ _NO_JUDGE = (
 )
 
 
+def metric_of(task: str) -> str:
+    """The metric a family reports (accuracy, f1 or rouge_l); unknown families report accuracy."""
+    return METRIC.get(task, "accuracy")
+
+
 def family(task: str) -> str:
     """Check ``task`` is a known answer family and return it."""
     if task not in FAMILIES:
