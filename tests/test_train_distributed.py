@@ -22,12 +22,19 @@ def two_rank_rollouts(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist") / "run"
     script = Path(__file__).with_name("dist_baseline_script.py")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    with socket.socket() as sock:  # torchrun's --master_port 0 hangs with gloo; pick a free port instead
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port)]
-    proc = subprocess.run([*torchrun, str(script), str(out)], env=env, capture_output=True, text=True, timeout=300)
+    # One retry of the start-up: once, in a full-suite run, the two-process start failed and did not recur in 6
+    # reruns (probably the free-port race below). Every assertion applies to the run that finished.
+    for attempt in range(2):
+        with socket.socket() as sock:  # torchrun's --master_port 0 hangs with gloo; pick a free port instead
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port)]
+        proc = subprocess.run([*torchrun, str(script), str(out / f"try{attempt}")], env=env, capture_output=True,
+                              text=True, timeout=300)
+        if proc.returncode == 0:
+            break
     assert proc.returncode == 0, proc.stderr[-4000:]
+    out = out / f"try{attempt}"
     return read_rollouts(out / "rollouts.jsonl")
 
 
