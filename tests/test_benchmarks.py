@@ -86,6 +86,21 @@ def test_synthetic_is_generated():
     assert all(r.meta["split"] == "train" for r in load_benchmark("synthetic", limit=5, split="train"))
 
 
+def test_synthetic_reads_a_file_of_another_difficulty(tmp_path):
+    """`pasr data synthetic --difficulty 3 --split test -o F` then `--benchmark synthetic --data-file F`."""
+    import json
+
+    from pasr.data import synthetic
+
+    made = synthetic.generate(12, split="test", difficulty=3)
+    path = tmp_path / "level3.jsonl"
+    path.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in made), encoding="utf-8")
+    records = load_benchmark("synthetic", data_file=path, limit=10)
+    assert len(records) == 10 and {r.meta["difficulty"] for r in records} == {3}
+    assert {r.id for r in records} <= {r.id for r in made}
+    assert all(r.task == "arith" and r.meta["benchmark"] == "synthetic" for r in records)
+
+
 # --- the hub path, without the hub --------------------------------------------------------
 
 HUB_ROWS = {

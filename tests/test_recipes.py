@@ -16,7 +16,7 @@ RECIPE_FILES = sorted(p for p in RECIPES.rglob("*.yaml") if "accelerate" not in 
 def config_type(path: Path):
     if "star" in path.name:
         return StarConfig
-    if "ift" in path.name or "sft" in path.name:
+    if "ift" in path.name or "sft" in path.name or "warmup" in path.name:
         return PasrSFTConfig
     return PasrGRPOConfig
 

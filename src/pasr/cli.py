@@ -42,3 +42,7 @@ def main() -> None:
     except PasrError as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(2)
+
+
+if __name__ == "__main__":  # python -m pasr.cli, for scripts that run the interpreter they are given
+    main()

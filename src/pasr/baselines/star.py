@@ -31,11 +31,9 @@ from typing import Any
 from pasr.data.records import Record, read_objects
 from pasr.errors import PasrError
 from pasr.format import extract_answer
-from pasr.prompts import SYSTEM_PROMPTS, chat, user_message
+from pasr.prompts import STAR_HINT, SYSTEM_PROMPTS, chat, user_message
 from pasr.train.config import JudgeArguments, ModelConfig, PasrSFTConfig
 
-STAR_HINT = "Hint: the correct answer is {answer}. Reason step by step towards it, without mentioning this hint."
-"""Appended to the user turn for rationalisation (few-shot examples get their own answer as hint)."""
 
 HINT_MENTION = re.compile(r"\bhint", re.IGNORECASE)
 """A rationalised rationale that matches this refers to the hint and is not kept."""

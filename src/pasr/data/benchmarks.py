@@ -224,7 +224,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
         BenchmarkSpec(
             name="synthetic", task="arith", split="test", generated=True, size=500,
             description="The built-in arithmetic word problems (pasr.data.synthetic), held-out split, "
-                        "default difficulty; generated, no file.",
+                        "default difficulty; generated, or --data-file from `pasr data synthetic --split test`.",
         ),
     ]
 }
@@ -249,17 +249,18 @@ def load_benchmark(
 ) -> list[Record]:
     """The records of benchmark ``name``.
 
-    Source: ``data_file`` if given, else ``data_dir/<spec.local_file>``, else the hub. ``limit`` keeps a
+    Source: ``data_file`` if given (for ``synthetic``: a file from ``pasr data synthetic``, any difficulty),
+    else the generated split, else ``data_dir/<spec.local_file>``, else the hub. ``limit`` keeps a
     random subset of that many records, the same for the same ``seed`` (in file order). ``split`` overrides
     the hub split (and the synthetic split); it does not apply to local files.
     """
     spec = get_spec(name)
     if limit is not None and limit < 1:
         raise PasrError(f"limit must be a positive number of records, got {limit}")
-    if spec.generated:
-        records = _generated(spec, split or spec.split)
-    elif data_file is not None:
+    if data_file is not None:
         records = _local(spec, Path(data_file))
+    elif spec.generated:
+        records = _generated(spec, split or spec.split)
     elif data_dir is not None and spec.local_file is not None:
         path = Path(data_dir) / spec.local_file
         if not path.is_file():

@@ -25,7 +25,7 @@ def synthetic_command(
     n: int = typer.Option(1000, "--n", help="Number of problems."),
     split: str = typer.Option("train", "--split", help="train or test (the splits never share a problem)."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same problems."),
-    difficulty: Optional[int] = typer.Option(None, "--difficulty", help="1-4; default: the built-in default."),
+    difficulty: Optional[int] = typer.Option(None, "--difficulty", help="1-5; default: the built-in default."),
 ) -> None:
     """Generate built-in arithmetic word problems (task 'arith') as records JSONL."""
     from pasr.data import synthetic
@@ -48,7 +48,7 @@ def warmup_command(
     output: Path = typer.Option(..., "--output", "-o", help="JSONL file to write the SFT examples to."),
     n: int = typer.Option(800, "--n", help="Number of examples (ignored with --records)."),
     seed: int = typer.Option(0, "--seed", help="Seeds the problems and the choice of refine/standard examples."),
-    difficulty: Optional[int] = typer.Option(None, "--difficulty", help="1-4; default: the built-in default."),
+    difficulty: Optional[int] = typer.Option(None, "--difficulty", help="1-5; default: the built-in default."),
     refine_share: float = typer.Option(0.5, "--refine-share", help="Share of PASR examples with a fixed slip."),
     standard_share: float = typer.Option(0.25, "--standard-share", help="Share of standard-prompt examples."),
     records_file: Optional[Path] = typer.Option(None, "--records", help="Build from these synthetic records "
@@ -78,6 +78,48 @@ def warmup_command(
     source = str(records_file) if records_file else f"{len(records)} new level-{level} train problems"
     console.print(f"wrote {len(examples)} warm-up examples ({kinds['refine']} with a refine, {kinds['clean']} clean, "
                   f"{kinds['standard']} standard-prompt) from {source} to {output}", highlight=False)
+
+
+@data_app.command("own-errors")
+def own_errors_command(
+    model: str = typer.Option(..., "--model", "-m", help="A model that writes the format (e.g. a warm-up "
+                                                           "without refines) whose mistakes the refines fix."),
+    output: Path = typer.Option(..., "--output", "-o", help="JSONL file to write the SFT examples to."),
+    n: int = typer.Option(160, "--n", help="Training problems to sample one solution for."),
+    seed: int = typer.Option(1, "--seed", help="Seeds the problems, the sampling and the mix."),
+    difficulty: Optional[int] = typer.Option(None, "--difficulty", help="1-5; default: the built-in default."),
+    refine_share: float = typer.Option(0.3, "--refine-share", help="Share of PASR examples with a refine."),
+    standard_share: float = typer.Option(0.25, "--standard-share", help="Share of standard-prompt examples."),
+    temperature: float = typer.Option(0.9, "--temperature", help="Sampling temperature (the rollouts' 0.9)."),
+    max_tokens: int = typer.Option(128, "--max-tokens"),
+    batch_size: int = typer.Option(16, "--batch-size"),
+) -> None:
+    """Warm-up examples whose refines fix the model's own sampled mistakes (for `pasr sft --dataset file`)."""
+    from pasr.data import synthetic
+    from pasr.data.own_errors import own_error_examples, sample_solutions
+    from pasr.errors import PasrError
+
+    level = synthetic.DEFAULT_DIFFICULTY if difficulty is None else difficulty
+    try:
+        # the first n are sampled; the rest supply clean solutions to reach the refine share
+        records = synthetic.generate(5 * n, seed=seed, split="train", difficulty=level)
+        records, fill = records[:n], records[n:]
+        with console.status(f"sampling {n} solutions from {model}"):
+            texts = sample_solutions(model, records, temperature=temperature, max_tokens=max_tokens,
+                                     batch_size=batch_size, seed=seed)
+        examples, stats = own_error_examples(records, texts, refine_share=refine_share,
+                                             standard_share=standard_share, seed=seed, fill=fill)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with output.open("w", encoding="utf-8") as handle:
+            for example in examples:
+                handle.write(json.dumps(example, ensure_ascii=False) + "\n")
+        output.with_suffix(".stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
+    except (PasrError, OSError) as error:
+        _fail(error)
+    console.print(f"{n} sampled solutions: {stats['sample_accuracy']:.0%} right, "
+                  f"{stats['spliced']} with a located wrong equation; wrote {len(examples)} examples "
+                  f"({stats.get('refine_examples', 0)} refine, {stats.get('clean_examples', 0)} clean, "
+                  f"{stats.get('standard_examples', 0)} standard-prompt) to {output}", highlight=False)
 
 
 @data_app.command("show")

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from dataclasses import dataclass
 
 from pasr.data.records import Record
@@ -334,6 +335,46 @@ def solution(record: Record, *, refine: bool = False, rng: random.Random | None 
             index += 1
     parts.append(f"The answer is {record.reference}.")
     return f"<think>{' '.join(parts)}</think><answer>{record.reference}</answer>"
+
+
+_EQUATION = re.compile(r"(\d+)\s*([+*-])\s*(\d+)\s*=\s*(-?\d+)")
+
+
+def splice_refine(record: Record, text: str, *, rng: random.Random | None = None) -> str | None:
+    """The model's own solution cut after its first wrong step, a ``<refine>`` that fixes it, then the right rest.
+
+    Warm-up refines built this way follow mistakes the model really makes (a wrong sum, a wrong operation,
+    a wrong number carried over) instead of planted slips. The k-th equation ``a op b = c`` of the think part
+    is checked against step k; the first that differs is the error. None when the text refines already, has
+    no think part, or has no wrong equation among its first steps (a wrong answer with right equations has no
+    place to splice a fix).
+    """
+    steps, pron = record.meta.get("steps"), record.meta.get("pronoun", "they")
+    if not steps:
+        raise PasrError(f"record {record.id}: no arithmetic steps in meta; needs records from synthetic.generate")
+    if "<refine>" in text or "<think>" not in text:
+        return None
+    rng = rng or random.Random(record.id)
+    body = text.split("<think>", 1)[1].split("</think>", 1)[0]
+    for index, match in enumerate(_EQUATION.finditer(body)):
+        if index >= len(steps):
+            return None
+        step = steps[index]
+        a, op, b, c = int(match[1]), match[2], int(match[3]), int(match[4])
+        if (a, op, b, c) == (step["before"], step["op"], step["operand"], step["result"]):
+            continue
+        if (a, b) == (step["before"], step["operand"]) and c != step["result"]:
+            fix = _refine_text(rng, step, pron, c, None if op == step["op"] else op)
+        else:  # a wrong number carried in, or the wrong operand read from the question
+            fix = (f"Check this step: {pron} {step['clause']}, and {pron} had {step['before']}, so it is "
+                   f"{_equation(step['before'], step['op'], step['operand'], step['result'])}, not {a} {op} {b}.")
+        end = body.find(".", match.end())
+        prefix = body[: match.end() if end < 0 else end + 1].strip()
+        rest = [f"So {_equation(step['before'], step['op'], step['operand'], step['result'])}."]
+        rest += [_step_sentence(later, pron, first=False) for later in steps[index + 1:]]
+        rest.append(f"The answer is {record.reference}.")
+        return f"<think>{prefix} <refine>{fix}</refine> {' '.join(rest)}</think><answer>{record.reference}</answer>"
+    return None
 
 
 def warmup_examples(

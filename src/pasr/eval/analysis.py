@@ -26,37 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from pasr.eval.metrics import mean, read_lines
+from pasr.prompts import ANALYSIS_SYSTEM_PROMPT, COHERENCE_PROMPT, CONSISTENCY_PROMPT, TYPE_PROMPT
 
 REFINEMENT_TYPES = ("error correction", "information complement", "solution improvement", "task alignment")
-
-ANALYSIS_SYSTEM_PROMPT = (
-    "You are an expert reviewer of step-by-step solutions written by language models. You read a "
-    "response in which the model revised its own reasoning and answer one question about it, briefly "
-    "and in the requested form only."
-)
-
-TYPE_PROMPT = (
-    "{context}\n\nWhat is the main purpose of the model's refinement? Choose one category:\n"
-    "1. error correction: it fixes a mistake made earlier (a wrong calculation, fact or step);\n"
-    "2. information complement: it adds a fact, condition or step that was missing;\n"
-    "3. solution improvement: the earlier reasoning was acceptable and the refinement makes it "
-    "clearer, more efficient or more rigorous;\n"
-    "4. task alignment: it brings the response back to what the question asks (its goal, scope or "
-    "required answer form).\n"
-    "Reply with the category name only."
-)
-
-COHERENCE_PROMPT = (
-    "{context}\n\nRate the coherence of the refinement from 0 to 10: 10 means it addresses something "
-    "the model actually wrote before it and the reasoning after it builds on the refinement; 0 means it "
-    "is unrelated to the earlier reasoning or ignored afterwards. Reply with the number only."
-)
-
-CONSISTENCY_PROMPT = (
-    "{context}\n\nRate from 0 to 10 how consistent the final answer is with the reasoning that leads "
-    "to it: 10 means the answer is exactly what the final reasoning concludes; 0 means the answer "
-    "contradicts it or does not follow from it. Reply with the number only."
-)
 
 REPLY_TOKENS = 32
 """Room for a category name or a rating (the judge's default is sized for a bare score)."""

@@ -1,0 +1,257 @@
+"""The CPU evidence experiment: does PASR's comparison reward teach the built-in model to refine usefully?
+
+One shared warm-up SFT (recipes/cpu-evidence-warmup.yaml), then GRPO from it (recipes/cpu-evidence.yaml) in
+four arms that differ only in ``refine_reward_mode``: ``comparison`` (PASR), ``none`` (the plain-GRPO control:
+format + accuracy rewards only), and the ``single`` / ``trigger`` ablations. PASR and the control run with
+every seed, the ablations with the first ``--ablation-seeds``. Then ``pasr eval`` on held-out level-3 problems
+(test split: no calculation is shared with training) of the warm-up alone (standard and PASR prompts,
+self-refine, self-refine-oracle), the base model with the PASR prompt, and every trained model; ``pasr report``
+over all of it; and the arm-against-arm evidence (paired bootstrap over problems, seeds pooled per problem)
+in OUT/evidence.md and OUT/evidence.json.
+
+Everything is a ``pasr`` command run as a subprocess (logs in OUT/logs/), at most ``--jobs`` at a time with
+``OMP_NUM_THREADS=1`` each (two one-thread processes beat one two-thread process on 2 cores; the lever's
+warm-up chain, which nothing can run beside, takes all ``--jobs`` threads). A rerun skips finished jobs (resumable), so an interrupted run loses at
+most the job in flight.
+
+    python bench/cpu_evidence.py                       # the full experiment (about 90 min on 2 cores)
+    python bench/cpu_evidence.py --out runs/x --seeds 0 --limit 32 --max-steps 2 --warmup-examples 16   # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+# Arms trained from the warm-up: name -> refine_reward_mode.
+TRAINED_ARMS = {"pasr": "comparison", "control": "none", "single": "single", "trigger": "trigger"}
+
+
+@dataclass
+class Job:
+    name: str
+    args: list[str]
+    done: Path
+    after: list[str] = field(default_factory=list)
+    threads: int = 1
+    """CPU threads (and job slots) it takes; the own-error warm-up chain runs alone on all of them."""
+
+
+def pasr_cli() -> list[str]:
+    return [sys.executable, "-m", "pasr.cli"]
+
+
+def plan(opts: argparse.Namespace) -> list[Job]:
+    out = Path(opts.out)
+    warmup = out / "warmup"
+    test = out / "test.jsonl"
+    eval_common = ["--benchmark", "synthetic", "--data-file", str(test), "--max-tokens", str(opts.max_tokens),
+                   "--batch-size", str(opts.batch_size)]
+    jobs = [
+        Job("test-data", ["data", "synthetic", "--split", "test", "--difficulty", "3", "--n", str(opts.limit),
+                          "--output", str(test)], test),
+    ]
+    if opts.own_error_warmup:
+        # Lever: a warm-up without refines, its own sampled mistakes spliced with fixes, then SFT on those.
+        clean = out / "warmup-clean"
+        own = out / "own-errors.jsonl"
+        jobs += [
+            Job("warmup-clean", ["sft", "--config", "cpu-evidence-warmup.yaml", "--output_dir", str(clean),
+                                 "--model_name_or_path", opts.model, "--warmup_refine_share", "0",
+                                 *warmup_overrides(opts)], clean / "final" / "config.json", threads=opts.jobs),
+            Job("own-errors", ["data", "own-errors", "--model", str(clean / "final"), "--difficulty", "3",
+                               "--n", str(opts.own_error_problems), "--output", str(own)], own,
+                after=["warmup-clean"], threads=opts.jobs),
+            Job("warmup", ["sft", "--config", "cpu-evidence-warmup.yaml", "--output_dir", str(warmup),
+                           "--model_name_or_path", str(clean / "final"), "--dataset", "file", "--data_file", str(own)],
+                warmup / "final" / "config.json", after=["own-errors"], threads=opts.jobs),
+        ]
+    else:
+        jobs.append(Job("warmup", ["sft", "--config", "cpu-evidence-warmup.yaml", "--output_dir", str(warmup),
+                                   "--model_name_or_path", opts.model, *warmup_overrides(opts)],
+                        warmup / "final" / "config.json"))
+    trained = []
+    for seed in opts.seeds:
+        for arm, mode in TRAINED_ARMS.items():
+            if arm not in opts.arms or (arm in ("single", "trigger") and seed not in opts.seeds[: opts.ablation_seeds]):
+                continue
+            run = out / "train" / f"{arm}-s{seed}"
+            args = ["train", "--config", "cpu-evidence.yaml", "--model_name_or_path", str(warmup / "final"),
+                    "--refine_reward_mode", mode, "--seed", str(seed), "--output_dir", str(run)]
+            if opts.max_steps is not None:
+                args += ["--max_steps", str(opts.max_steps)]
+            jobs.append(Job(f"train-{arm}-s{seed}", args, run / "train_summary.json", after=["warmup"]))
+            trained.append((arm, seed, run / "final"))
+    evals = [("eval-warmup", str(warmup / "final"), "warm-up only", opts.warmup_methods, ["warmup"])]
+    if opts.base_eval:
+        evals.insert(0, ("eval-base", opts.model, "base model", "pasr", []))
+    for arm, seed, model in trained:
+        methods = "pasr,vanilla" if arm == "pasr" and opts.standard_eval else "pasr"
+        evals.append((f"eval-{arm}-s{seed}", str(model), f"{arm} seed {seed}", methods, [f"train-{arm}-s{seed}"]))
+    for name, model, label, methods, after in evals:
+        folder = out / "eval" / name.removeprefix("eval-")
+        jobs.append(Job(name, ["eval", "--model", model, "--label", label, "--methods", methods, "--output",
+                               str(folder), *eval_common], folder / ".done", after=["test-data", *after]))
+    return jobs
+
+
+def warmup_overrides(opts: argparse.Namespace) -> list[str]:
+    return [] if opts.warmup_examples is None else ["--warmup_examples", str(opts.warmup_examples)]
+
+
+def run_jobs(jobs: list[Job], opts: argparse.Namespace) -> dict[str, float]:
+    """Run jobs whose prerequisites are done, ``--jobs`` at a time, in plan order; returns seconds per job."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    logs = Path(opts.out) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    pending = [j for j in jobs if not j.done.exists()]
+    finished = {j.name for j in jobs if j.done.exists()}
+    running: dict[str, tuple[subprocess.Popen, float, Job]] = {}
+    seconds: dict[str, float] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} jobs"),
+                  TimeElapsedColumn()) as progress:
+        task = progress.add_task("evidence", total=len(jobs), completed=len(finished))
+        while pending or running:
+            for job in list(pending):
+                busy = sum(j.threads for _, _, j in running.values())
+                if busy + job.threads <= max(opts.jobs, job.threads) and all(a in finished for a in job.after):
+                    env = {**os.environ, "OMP_NUM_THREADS": str(job.threads), "HF_HUB_OFFLINE": "1",
+                           "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+                    log = open(logs / f"{job.name}.log", "a", encoding="utf-8")  # noqa: SIM115 (closed by the child)
+                    proc = subprocess.Popen([*pasr_cli(), *job.args], stdout=log, stderr=subprocess.STDOUT, env=env,
+                                            cwd=ROOT)
+                    running[job.name] = (proc, time.perf_counter(), job)
+                    pending.remove(job)
+                    progress.console.print(f"start  {job.name}: pasr {' '.join(job.args)}", highlight=False)
+            time.sleep(2)
+            for name, (proc, started, job) in list(running.items()):
+                if proc.poll() is None:
+                    continue
+                del running[name]
+                seconds[name] = time.perf_counter() - started
+                if proc.returncode != 0 or (not job.name.startswith("eval-") and not job.done.exists()):
+                    for other, _, _ in running.values():
+                        other.terminate()
+                    raise SystemExit(f"{name} failed (exit {proc.returncode}); see {logs / (name + '.log')}")
+                if job.name.startswith("eval-"):
+                    job.done.parent.mkdir(parents=True, exist_ok=True)
+                    job.done.write_text(f"{seconds[name]:.1f}\n", encoding="utf-8")
+                finished.add(name)
+                progress.advance(task)
+                progress.console.print(f"done   {name} in {seconds[name] / 60:.1f} min", highlight=False)
+    return seconds
+
+
+def evidence(opts: argparse.Namespace) -> dict:
+    """Arm-against-arm comparisons and the targets, written to OUT/evidence.{md,json}."""
+    from pasr.report.evidence import (Arm, arms_markdown, check_targets, comparisons_markdown, load_arm,
+                                      targets_markdown, training_markdown, training_refine_vs_baseline)
+
+    out = Path(opts.out)
+    ev = out / "eval"
+
+    def seeds_of(arm: str) -> list[Path]:
+        return sorted(ev.glob(f"{arm}-s*"), key=lambda p: int(p.name.rsplit("-s", 1)[1]))
+
+    arm_specs = [
+        Arm("pasr", "PASR (comparison reward)", "pasr", seeds_of("pasr")),
+        Arm("pasr-standard", "PASR model, standard prompt", "vanilla", seeds_of("pasr") if opts.standard_eval else []),
+        Arm("control", "plain-GRPO control (format + accuracy)", "pasr", seeds_of("control")),
+        Arm("single", "ablation: single reward", "pasr", seeds_of("single")),
+        Arm("trigger", "ablation: trigger reward", "pasr", seeds_of("trigger")),
+        Arm("warmup", "warm-up only, PASR prompt", "pasr", [ev / "warmup"]),
+        Arm("warmup-standard", "warm-up only, standard prompt", "vanilla", [ev / "warmup"]),
+        Arm("self-refine", "self-refine (on the warm-up)", "self-refine", [ev / "warmup"]),
+        Arm("self-refine-oracle", "self-refine-oracle (on the warm-up)", "self-refine-oracle", [ev / "warmup"]),
+        Arm("base", "PASR(+prompt) on the base model", "pasr", [ev / "base"]),
+    ]
+    warmup_methods = opts.warmup_methods.split(",")
+    arm_specs = [a for a in arm_specs if a.runs and (a.runs != [ev / "warmup"] or a.method in warmup_methods)
+                 and (a.runs != [ev / "base"] or opts.base_eval)]
+    arms = {a.name: load_arm(a) for a in arm_specs}
+    training = training_refine_vs_baseline(sorted((out / "train").glob("pasr-s*/rollouts.jsonl")))
+    targets, comparisons = check_targets(arms, training=training)
+    summaries = {p.parent.name: json.loads(p.read_text()) for p in sorted((out / "train").glob("*/train_summary.json"))}
+    result = {
+        "arms": {name: {"label": r.arm.label, "method": r.arm.method, "accuracy": r.accuracy,
+                        "tokens": r.mean_tokens, "refine_rate": r.refine_rate, "per_seed": r.per_seed}
+                 for name, r in arms.items()},
+        "comparisons": comparisons,
+        "targets": [t.__dict__ for t in targets],
+        "training_refines": training,
+        "train_summaries": summaries,
+    }
+    (out / "evidence.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    n = len(next(iter(arms.values())).scores)
+    text = [
+        f"# CPU evidence: {n} held-out level-3 problems, greedy, {opts.max_tokens} tokens",
+        "", "## Arms", "", arms_markdown(arms),
+        "", "## PASR against each arm (seeds pooled per problem)", "", comparisons_markdown(comparisons, arms),
+        "", "## Targets", "", targets_markdown(targets),
+        "", "## Refines during PASR training (training questions, T=0.9)", "",
+        training_markdown(training),
+        "",
+    ]
+    (out / "evidence.md").write_text("\n".join(text), encoding="utf-8")
+    return result
+
+
+def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="runs/evidence")
+    parser.add_argument("--model", default="smollm2-135m-instruct", help="base model of the warm-up")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--ablation-seeds", type=int, default=1, help="seeds the single/trigger arms run with")
+    parser.add_argument("--limit", type=int, default=500, help="held-out problems")
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=16, help="eval batch size")
+    parser.add_argument("--max-steps", type=int, default=None, help="override the recipe's GRPO steps")
+    parser.add_argument("--warmup-examples", type=int, default=None, help="override the warm-up recipe's size")
+    parser.add_argument("--jobs", type=int, default=2, help="jobs at a time (one thread each)")
+    parser.add_argument("--arms", type=lambda v: v.split(","), default=list(TRAINED_ARMS),
+                        help=f"trained arms, comma list of {','.join(TRAINED_ARMS)}")
+    parser.add_argument("--warmup-methods", default="vanilla,pasr,self-refine,self-refine-oracle",
+                        help="eval methods of the warm-up model")
+    parser.add_argument("--no-base-eval", dest="base_eval", action="store_false",
+                        help="skip PASR(+prompt) on the base model")
+    parser.add_argument("--own-error-warmup", action="store_true",
+                        help="lever: warm-up refines spliced after the warm-up model's own sampled mistakes")
+    parser.add_argument("--own-error-problems", type=int, default=160,
+                        help="training problems sampled for --own-error-warmup")
+    parser.add_argument("--standard-eval", action="store_true",
+                        help="also evaluate the PASR models with the standard prompt (+20 CPU-minutes)")
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    opts = parse_options()
+    started = time.perf_counter()
+    seconds = run_jobs(plan(opts), opts)
+    out = Path(opts.out)
+    subprocess.run([*pasr_cli(), "report", *sorted(map(str, (out / "eval").iterdir())), "-o", str(out / "report"),
+                    "--title", "PASR CPU evidence"], check=True, cwd=ROOT,
+                   stdout=open(out / "logs" / "report.log", "w", encoding="utf-8"), stderr=subprocess.STDOUT)
+    result = evidence(opts)
+    wall = time.perf_counter() - started
+    timing = out / "timing.json"
+    old = json.loads(timing.read_text()) if timing.exists() else {}
+    old.update({name: round(s, 1) for name, s in seconds.items()})
+    timing.write_text(json.dumps({**old, "last_invocation_wall_s": round(wall, 1)}, indent=2), encoding="utf-8")
+    print((out / "evidence.md").read_text(encoding="utf-8"))
+    met = sum(t["passed"] for t in result["targets"])
+    print(f"{met}/{len(result['targets'])} targets met; wall time of this invocation {wall / 60:.1f} min")
+    print(f"evidence: {out / 'evidence.md'}  report: {out / 'report' / 'report.html'}  logs: {out / 'logs'}")
+
+
+if __name__ == "__main__":
+    main()
