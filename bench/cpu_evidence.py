@@ -86,7 +86,8 @@ def plan(opts: argparse.Namespace) -> list[Job]:
                 continue
             run = out / "train" / f"{arm}-s{seed}"
             args = ["train", "--config", "cpu-evidence.yaml", "--model_name_or_path", str(warmup / "final"),
-                    "--refine_reward_mode", mode, "--seed", str(seed), "--output_dir", str(run)]
+                    "--refine_reward_mode", mode, "--seed", str(seed), "--output_dir", str(run),
+                    "--resume"]  # a killed run continues from its newest checkpoint
             if opts.max_steps is not None:
                 args += ["--max_steps", str(opts.max_steps)]
             jobs.append(Job(f"train-{arm}-s{seed}", args, run / "train_summary.json", after=["warmup"]))
