@@ -155,7 +155,7 @@ def run_jobs(jobs: list[Job], opts: argparse.Namespace) -> dict[str, float]:
 
 def evidence(opts: argparse.Namespace) -> dict:
     """Arm-against-arm comparisons and the targets, written to OUT/evidence.{md,json}."""
-    from pasr.report.evidence import (Arm, arms_markdown, check_targets, comparisons_markdown, load_arm,
+    from pasr.report.evidence import (Arm, arms_markdown, arms_plot, check_targets, comparisons_markdown, load_arm,
                                       targets_markdown, training_markdown, training_refine_vs_baseline)
 
     out = Path(opts.out)
@@ -193,10 +193,11 @@ def evidence(opts: argparse.Namespace) -> dict:
         "train_summaries": summaries,
     }
     (out / "evidence.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    arms_plot(arms, out / "evidence-arms.png")
     n = len(next(iter(arms.values())).scores)
     text = [
         f"# CPU evidence: {n} held-out level-3 problems, greedy, {opts.max_tokens} tokens",
-        "", "## Arms", "", arms_markdown(arms),
+        "", "## Arms", "", arms_markdown(arms), "", "![arms](evidence-arms.png)",
         "", "## PASR against each arm (seeds pooled per problem)", "", comparisons_markdown(comparisons, arms),
         "", "## Targets", "", targets_markdown(targets),
         "", "## Refines during PASR training (training questions, T=0.9)", "",

@@ -113,3 +113,12 @@ def test_targets_fail_on_noise_and_pass_on_a_clear_win(tmp_path):
     assert "**no**" in targets_markdown(targets)
     with pytest.raises(PasrError, match="missing control"):
         check_targets({k: v for k, v in clear.items() if k != "control"})
+
+
+def test_arms_plot_draws_every_arm(tmp_path):
+    arms = {name: load_arm(Arm(name, f"arm {name}", "pasr", [write_run(tmp_path / name, "pasr", scores)]))
+            for name, scores in (("pasr", [1, 0, 1, 1]), ("control", [1, 0, 0, 1]), ("warmup", [0, 0, 1, 0]))}
+    from pasr.report.evidence import arms_plot
+
+    path = arms_plot(arms, tmp_path / "plots" / "arms.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000

@@ -265,5 +265,29 @@ def targets_markdown(targets: list[Target]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Arm", "ArmResult", "Target", "arms_markdown", "check_targets", "compare", "comparisons_markdown",
+def arms_plot(arms: dict[str, ArmResult], path: Path, *, n_boot: int = 2000, seed: int = 0) -> Path:
+    """Accuracy per arm (seed mean, 95% bootstrap CI over problems, one dot per seed) beside its mean tokens."""
+    from pasr.eval.metrics import bootstrap_ci
+    from pasr.report.plots import _figure, _save
+
+    names = list(arms)[::-1]
+    fig = _figure(9.5, 0.45 * len(names) + 1.2)
+    acc_ax, tok_ax = fig.subplots(1, 2, sharey=True, width_ratios=(3, 1))
+    for y, name in enumerate(names):
+        result = arms[name]
+        low, high = bootstrap_ci(list(result.scores.values()), n_boot=n_boot, seed=seed)
+        colour = "#d62728" if name == "pasr" else "#1f77b4" if name == "control" else "#7f7f7f"
+        acc_ax.errorbar(100 * result.accuracy, y, xerr=[[100 * (result.accuracy - low)], [100 * (high - result.accuracy)]],
+                        fmt="o", color=colour, capsize=3)
+        acc_ax.scatter([100 * s["accuracy"] for s in result.per_seed], [y] * len(result.per_seed), s=12,
+                       color=colour, alpha=0.45, zorder=3)
+        tok_ax.barh(y, result.mean_tokens, color=colour, alpha=0.7)
+    acc_ax.set_yticks(range(len(names)), [arms[n].arm.label for n in names], fontsize=8)
+    acc_ax.set_xlabel("held-out accuracy % (mean of seeds, 95% CI; dots: seeds)")
+    tok_ax.set_xlabel("mean generated tokens")
+    acc_ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)
+
+
+__all__ = ["Arm", "ArmResult", "Target", "arms_markdown", "arms_plot", "check_targets", "compare", "comparisons_markdown",
            "load_arm", "refine_vs_standard", "targets_markdown", "training_markdown", "training_refine_vs_baseline"]
