@@ -162,7 +162,7 @@ def evidence(opts: argparse.Namespace) -> dict:
     ev = out / "eval"
 
     def seeds_of(arm: str) -> list[Path]:
-        return sorted(ev.glob(f"{arm}-s*"), key=lambda p: int(p.name.rsplit("-s", 1)[1]))
+        return [ev / f"{arm}-s{seed}" for seed in opts.seeds if (ev / f"{arm}-s{seed}" / ".done").exists()]
 
     arm_specs = [
         Arm("pasr", "PASR (comparison reward)", "pasr", seeds_of("pasr")),
@@ -230,6 +230,8 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
                         help="lever: warm-up refines spliced after the warm-up model's own sampled mistakes")
     parser.add_argument("--own-error-problems", type=int, default=160,
                         help="training problems sampled for --own-error-warmup")
+    parser.add_argument("--analyse-only", action="store_true",
+                        help="no new jobs: report and evidence over the finished evals of --seeds")
     parser.add_argument("--standard-eval", action="store_true",
                         help="also evaluate the PASR models with the standard prompt (+20 CPU-minutes)")
     return parser.parse_args(argv)
@@ -238,9 +240,10 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> None:
     opts = parse_options()
     started = time.perf_counter()
-    seconds = run_jobs(plan(opts), opts)
+    seconds = {} if opts.analyse_only else run_jobs(plan(opts), opts)
     out = Path(opts.out)
-    subprocess.run([*pasr_cli(), "report", *sorted(map(str, (out / "eval").iterdir())), "-o", str(out / "report"),
+    done = sorted(str(p.parent) for p in (out / "eval").glob("*/.done"))
+    subprocess.run([*pasr_cli(), "report", *done, "-o", str(out / "report"),
                     "--title", "PASR CPU evidence"], check=True, cwd=ROOT,
                    stdout=open(out / "logs" / "report.log", "w", encoding="utf-8"), stderr=subprocess.STDOUT)
     result = evidence(opts)

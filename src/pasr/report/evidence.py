@@ -83,8 +83,9 @@ def load_arm(arm: Arm) -> ArmResult:
             "format_valid": _mean([1.0 if e.get("format_valid") else 0.0 for e in examples]),
         })
         results.append(found)
-    scores = {i: _mean([_by_id(r)[i]["score"] for r in results]) for i in sorted(ids)}
-    tokens = {i: _mean([_by_id(r)[i]["tokens"] for r in results]) for i in sorted(ids)}
+    seeds = [_by_id(r) for r in results]
+    scores = {i: _mean([seed[i]["score"] for seed in seeds]) for i in sorted(ids)}
+    tokens = {i: _mean([seed[i]["tokens"] for seed in seeds]) for i in sorted(ids)}
     return ArmResult(arm=arm, per_seed=per_seed, scores=scores, tokens=tokens, results=results)
 
 
