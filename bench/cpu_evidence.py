@@ -147,10 +147,18 @@ def run_jobs(jobs: list[Job], opts: argparse.Namespace) -> dict[str, float]:
                 if job.name.startswith("eval-"):
                     job.done.parent.mkdir(parents=True, exist_ok=True)
                     job.done.write_text(f"{seconds[name]:.1f}\n", encoding="utf-8")
+                record_timing(Path(opts.out), {name: round(seconds[name], 1)})
                 finished.add(name)
                 progress.advance(task)
                 progress.console.print(f"done   {name} in {seconds[name] / 60:.1f} min", highlight=False)
     return seconds
+
+
+def record_timing(out: Path, entries: dict) -> None:
+    """Merge ``entries`` into OUT/timing.json at once, so a killed or resumed run keeps every job's seconds."""
+    timing = out / "timing.json"
+    old = json.loads(timing.read_text(encoding="utf-8")) if timing.exists() else {}
+    timing.write_text(json.dumps({**old, **entries}, indent=2), encoding="utf-8")
 
 
 def evidence(opts: argparse.Namespace) -> dict:
@@ -240,7 +248,8 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> None:
     opts = parse_options()
     started = time.perf_counter()
-    seconds = {} if opts.analyse_only else run_jobs(plan(opts), opts)
+    if not opts.analyse_only:
+        run_jobs(plan(opts), opts)
     out = Path(opts.out)
     done = sorted(str(p.parent) for p in (out / "eval").glob("*/.done"))
     subprocess.run([*pasr_cli(), "report", *done, "-o", str(out / "report"),
@@ -248,10 +257,9 @@ def main() -> None:
                    stdout=open(out / "logs" / "report.log", "w", encoding="utf-8"), stderr=subprocess.STDOUT)
     result = evidence(opts)
     wall = time.perf_counter() - started
-    timing = out / "timing.json"
-    old = json.loads(timing.read_text()) if timing.exists() else {}
-    old.update({name: round(s, 1) for name, s in seconds.items()})
-    timing.write_text(json.dumps({**old, "last_invocation_wall_s": round(wall, 1)}, indent=2), encoding="utf-8")
+    walls = json.loads((out / "timing.json").read_text()).get("invocation_wall_s", []) if (
+        out / "timing.json").exists() else []
+    record_timing(out, {"invocation_wall_s": [*walls, round(wall, 1)]})
     print((out / "evidence.md").read_text(encoding="utf-8"))
     met = sum(t["passed"] for t in result["targets"])
     print(f"{met}/{len(result['targets'])} targets met; wall time of this invocation {wall / 60:.1f} min")

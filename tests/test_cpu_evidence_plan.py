@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -64,3 +65,11 @@ def test_own_error_lever_plan(bench, tmp_path):
     # the chain nothing can run beside takes every thread; the arms one each
     assert {jobs[n].threads for n in ("warmup-clean", "own-errors", "warmup")} == {opts.jobs}
     assert jobs["train-pasr-s0"].threads == 1
+
+
+def test_timing_is_merged_per_job_so_a_killed_run_keeps_it(bench, tmp_path):
+    bench.record_timing(tmp_path, {"warmup": 644.5})
+    bench.record_timing(tmp_path, {"eval-base": 840.0, "invocation_wall_s": [12.0]})
+    bench.record_timing(tmp_path, {"eval-base": 2.0})
+    timing = json.loads((tmp_path / "timing.json").read_text())
+    assert timing == {"warmup": 644.5, "eval-base": 2.0, "invocation_wall_s": [12.0]}
