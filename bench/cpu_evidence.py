@@ -55,7 +55,7 @@ def plan(opts: argparse.Namespace) -> list[Job]:
     warmup = out / "warmup"
     test = out / "test.jsonl"
     eval_common = ["--benchmark", "synthetic", "--data-file", str(test), "--max-tokens", str(opts.max_tokens),
-                   "--batch-size", str(opts.batch_size)]
+                   "--batch-size", str(opts.batch_size), "--dtype", opts.eval_dtype]
     jobs = [
         Job("test-data", ["data", "synthetic", "--split", "test", "--difficulty", "3", "--n", str(opts.limit),
                           "--output", str(test)], test),
@@ -234,6 +234,9 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
                         help="eval methods of the warm-up model")
     parser.add_argument("--no-base-eval", dest="base_eval", action="store_false",
                         help="skip PASR(+prompt) on the base model")
+    parser.add_argument("--eval-dtype", default="bfloat16", choices=["bfloat16", "auto", "float32"],
+                        help="pasr eval --dtype: bfloat16 (bf16 weights, eager attention) decodes 3x faster on a "
+                             "bf16 CPU than auto (fp32 weights under bf16 autocast); see bench/bench_cpu_decode.py")
     parser.add_argument("--own-error-warmup", action="store_true",
                         help="lever: warm-up refines spliced after the warm-up model's own sampled mistakes")
     parser.add_argument("--own-error-problems", type=int, default=160,

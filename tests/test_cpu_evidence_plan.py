@@ -47,9 +47,12 @@ def test_default_plan_has_every_arm_and_seed(bench, tmp_path):
         assert all(a in jobs for a in job.after), job
         if job.name.startswith("eval-"):
             assert flag(job, "--data-file") == str(tmp_path / "test.jsonl") and "test-data" in job.after
+            assert flag(job, "--dtype") == "bfloat16"  # one numeric path for every arm
     assert flag(jobs["test-data"], "--n") == "500" and flag(jobs["test-data"], "--split") == "test"
     assert flag(jobs["eval-warmup"], "--methods") == "vanilla,pasr,self-refine,self-refine-oracle"
     assert flag(jobs["eval-base"], "--model") == "smollm2-135m-instruct"
+    autocast = bench.plan(options(bench, "--out", str(tmp_path), "--eval-dtype", "auto"))
+    assert {flag(j, "--dtype") for j in autocast if j.name.startswith("eval-")} == {"auto"}
 
 
 def test_own_error_lever_plan(bench, tmp_path):

@@ -112,6 +112,23 @@ def test_transformers_loop_matches_generate(tiny):
     assert one.generate(convs, max_tokens=12) == looped  # batching and padding do not change the outputs
 
 
+def test_bf16_weights_on_cpu_decode_with_eager_attention(tiny):
+    """The fast CPU path (bench/bench_cpu_decode.py): bf16 weights switch SDPA to eager attention."""
+    import copy
+
+    import torch
+
+    path, model, tok = tiny
+    bf16 = copy.deepcopy(model).to(torch.bfloat16)
+    assert bf16.config._attn_implementation != "eager"
+    backend = TransformersBackend(path, batch_size=3, dtype="bfloat16", device="cpu", model_obj=bf16, tokenizer=tok)
+    assert backend.model.config._attn_implementation == "eager" and not backend.autocast
+    first = backend.generate(prompts(4), max_tokens=8)
+    assert first == backend.generate(prompts(4), max_tokens=8) and all(0 < n <= 8 for _, n in first)
+    fp32 = TransformersBackend(path, batch_size=3, dtype="float32", device="cpu", model_obj=model, tokenizer=tok)
+    assert fp32.model.config._attn_implementation != "eager"  # fp32 keeps the model's own attention
+
+
 def test_transformers_stops_rows_at_eos(tiny):
     path, model, tok = tiny
     backend = TransformersBackend(path, batch_size=4, dtype="float32", model_obj=model, tokenizer=tok)

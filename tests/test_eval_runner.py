@@ -112,6 +112,19 @@ def test_rerun_with_other_settings_is_refused(tmp_path, recs):
         run_eval(other, backend=ScriptedBackend(oracle_reply(recs)), console=quiet())
 
 
+def test_rerun_with_another_dtype_is_refused_even_for_folders_older_than_the_dtype_field(tmp_path, recs):
+    run_eval(settings(tmp_path), backend=ScriptedBackend(oracle_reply(recs)), console=quiet())
+    run_file = tmp_path / "run" / "run.json"
+    info = json.loads(run_file.read_text())
+    assert info["dtype"] == "auto"
+    del info["dtype"]  # as written before dtype was recorded
+    run_file.write_text(json.dumps(info))
+    other = settings(tmp_path)
+    other.dtype = "bfloat16"
+    with pytest.raises(PasrError, match="dtype='auto'"):
+        run_eval(other, backend=ScriptedBackend(oracle_reply(recs)), console=quiet())
+
+
 @pytest.mark.parametrize(
     "change,message",
     [

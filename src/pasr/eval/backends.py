@@ -78,7 +78,8 @@ class TransformersBackend:
     """A local Hugging Face causal LM with batched decoding.
 
     ``dtype``: "auto" = bf16 weights on CUDA, fp32 weights with bf16 autocast on a CPU that supports
-    bf16 natively, plain fp32 otherwise; "float32" and "bfloat16" force one.
+    bf16 natively, plain fp32 otherwise; "float32" and "bfloat16" force one. On a CPU, "bfloat16" (bf16
+    weights, eager attention) decodes fastest: 2.4x the tokens/s of "auto" for the built-in model.
     Prompts are sorted by length so a batch holds similar lengths; each row stops at its own EOS
     (the tokenizer's EOS, ``<|im_end|>`` and the generation config's EOS ids) and a waiting prompt
     takes the free slot. Models whose cache is not a plain per-layer KV cache (sliding-window,
@@ -120,11 +121,21 @@ class TransformersBackend:
             model_obj = load_model(model, dtype=weights)
         self.tokenizer = tokenizer
         self.model = model_obj.to(self.device).eval()
+        if self.device.type == "cpu" and next(self.model.parameters()).dtype == torch.bfloat16:
+            self._use_eager_attention()
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.pad_id = int(self.tokenizer.pad_token_id)
         self.stop_ids = self._stop_ids()
         self.engine = "loop" if self._plain_kv_cache() else "generate"
+
+    def _use_eager_attention(self) -> None:
+        """bf16 weights on a CPU: eager attention, because torch's SDPA CPU kernel is slow for one-token decode
+        steps in bf16 (bench/bench_cpu_decode.py: 99 vs 179 ms per step at batch 16 for the built-in model)."""
+        try:
+            self.model.set_attn_implementation("eager")
+        except (AttributeError, ValueError):  # an architecture without the switch keeps its default
+            pass
 
     def _stop_ids(self) -> set[int]:
         ids: set[int] = set()

@@ -31,7 +31,7 @@ from pasr.eval.metrics import read_lines, summarize
 from pasr.scoring import metric_of
 
 RUN_FILE = "run.json"
-RUN_KEYS_THAT_MUST_MATCH = ("model", "max_tokens", "temperature", "seed", "rounds")
+RUN_KEYS_THAT_MUST_MATCH = ("model", "max_tokens", "temperature", "seed", "rounds", "dtype")
 """Settings a rerun into the same RUN_DIR must share: otherwise its lines would mix with different ones."""
 
 
@@ -149,6 +149,7 @@ def write_run_file(settings: EvalSettings) -> dict[str, Any]:
         "limit": settings.limit,
         "temperature": settings.temperature,
         "rounds": settings.rounds,
+        "dtype": settings.dtype,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "pasr_version": pasr.__version__,
     }
@@ -157,6 +158,7 @@ def write_run_file(settings: EvalSettings) -> dict[str, Any]:
             old = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
             raise PasrError(f"{path}: unreadable ({err}); delete it or choose another --output") from err
+        old.setdefault("dtype", "auto")  # folders written before dtype was recorded used the default
         for key in RUN_KEYS_THAT_MUST_MATCH:
             if key in old and old[key] != info[key]:
                 raise PasrError(
