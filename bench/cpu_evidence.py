@@ -164,7 +164,8 @@ def record_timing(out: Path, entries: dict) -> None:
 def evidence(opts: argparse.Namespace) -> dict:
     """Arm-against-arm comparisons and the targets, written to OUT/evidence.{md,json}."""
     from pasr.report.evidence import (Arm, arms_markdown, arms_plot, check_targets, comparisons_markdown, load_arm,
-                                      targets_markdown, training_markdown, training_refine_vs_baseline)
+                                      refine_claims, targets_markdown, training_markdown,
+                                      training_refine_vs_baseline)
 
     out = Path(opts.out)
     ev = out / "eval"
@@ -189,6 +190,7 @@ def evidence(opts: argparse.Namespace) -> dict:
                  and (a.runs != [ev / "base"] or opts.base_eval)]
     arms = {a.name: load_arm(a) for a in arm_specs}
     training = training_refine_vs_baseline(sorted((out / "train").glob("pasr-s*/rollouts.jsonl")))
+    claims = {arm: refine_claims(sorted((out / "train").glob(f"{arm}-s*/rollouts.jsonl"))) for arm in TRAINED_ARMS}
     targets, comparisons = check_targets(arms, training=training)
     summaries = {p.parent.name: json.loads(p.read_text()) for p in sorted((out / "train").glob("*/train_summary.json"))}
     result = {
@@ -198,6 +200,7 @@ def evidence(opts: argparse.Namespace) -> dict:
         "comparisons": comparisons,
         "targets": [t.__dict__ for t in targets],
         "training_refines": training,
+        "training_refine_claims": claims,
         "train_summaries": summaries,
     }
     (out / "evidence.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
@@ -210,6 +213,10 @@ def evidence(opts: argparse.Namespace) -> dict:
         "", "## Targets", "", targets_markdown(targets),
         "", "## Refines during PASR training (training questions, T=0.9)", "",
         training_markdown(training),
+        "", "Refines that state a calculation (\"14 + 8 is 22\"), and how many of those calculations are right:",
+        "", "| Arm | refines | stating a calculation | calculation right |", "|---|---:|---:|---:|",
+        *(f"| {arm} | {c['refines']} | {c['checkable']} | {c['right']} ({c['right'] / max(1, c['checkable']):.0%}) |"
+          for arm, c in claims.items() if c["refines"]),
         "",
     ]
     (out / "evidence.md").write_text("\n".join(text), encoding="utf-8")

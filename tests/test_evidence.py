@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pasr.errors import PasrError
-from pasr.report.evidence import (Arm, check_targets, compare, comparisons_markdown, load_arm, refine_vs_standard,
+from pasr.report.evidence import (Arm, check_targets, refine_claims, compare, comparisons_markdown, load_arm, refine_vs_standard,
                                   targets_markdown, training_markdown, training_refine_vs_baseline)
 
 
@@ -84,6 +84,31 @@ def test_training_refines_against_their_baseline(tmp_path):
     assert out["refining_accuracy"] == 0.5 and out["standard_accuracy"] == 0.25
     assert "2 refining completions" in training_markdown(out)
     assert training_refine_vs_baseline([])["pairs"] == 0
+
+
+@pytest.mark.parametrize("refine,verdict", [
+    ("Check 14 + 8: it is 22, not 24.", True),
+    ("Wait, 22 - 8 is 16, not 16.", False),
+    ("Let me recheck 24 - 7. It equals 15, so 19 was wrong.", False),
+    ("3 * 4 = 12", True),
+    ("Wait, I should reread the question.", None),
+])
+def test_a_refines_stated_calculation_is_checked(refine, verdict):
+    from pasr.data.synthetic import refine_claim_is_right
+
+    assert refine_claim_is_right(refine) is verdict
+
+
+def test_refine_claims_count_over_rollout_logs(tmp_path):
+    log = tmp_path / "rollouts.jsonl"
+    rows = [
+        {"trace": {"refines": [{"text": "Check 14 + 8: it is 22."}, {"text": "Wait, 9 - 2 is 6."}]}},
+        {"trace": {"refines": [{"text": "Let me reread the question."}]}},
+        {"trace": {"refines": []}},
+    ]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"trace": {"ref', encoding="utf-8")
+    assert refine_claims([log]) == {"refines": 3, "checkable": 2, "right": 1}
+    assert refine_claims([]) == {"refines": 0, "checkable": 0, "right": 0}
 
 
 def test_targets_fail_on_noise_and_pass_on_a_clear_win(tmp_path):

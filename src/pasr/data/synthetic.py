@@ -340,6 +340,22 @@ def solution(record: Record, *, refine: bool = False, rng: random.Random | None 
 _EQUATION = re.compile(r"(\d+)\s*([+*-])\s*(\d+)\s*=\s*(-?\d+)")
 
 
+_CLAIM = re.compile(r"(\d+)\s*([+*-])\s*(\d+)\D{0,20}?(?:\bis\b|\bequals\b|=)\s*(-?\d+)")
+
+
+def refine_claim_is_right(refine: str) -> bool | None:
+    """Whether the first calculation a refine states ("Check 14 + 8: it is 22", "24 - 7 equals 15") is right.
+
+    None when the refine states no calculation. Why: a refine can only fix a slip if its own arithmetic is
+    right; this tells a model that checks its work from one that only writes the words of checking.
+    """
+    match = _CLAIM.search(refine)
+    if match is None:
+        return None
+    a, op, b, claimed = int(match[1]), match[2], int(match[3]), int(match[4])
+    return {"+": a + b, "-": a - b, "*": a * b}[op] == claimed
+
+
 def splice_refine(record: Record, text: str, *, rng: random.Random | None = None) -> str | None:
     """The model's own solution cut after its first wrong step, a ``<refine>`` that fixes it, then the right rest.
 

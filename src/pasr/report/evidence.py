@@ -164,6 +164,26 @@ def training_refine_vs_baseline(rollout_logs: list[Path], *, n_boot: int = 2000,
     return _refining_pairs(refined, baseline, n_boot=n_boot, seed=seed)
 
 
+def refine_claims(rollout_logs: list[Path]) -> dict[str, int]:
+    """How many refines in training rollout logs state a calculation, and how many of those are right
+    (:func:`pasr.data.synthetic.refine_claim_is_right`; arithmetic tasks)."""
+    from pasr.data.synthetic import refine_claim_is_right
+
+    counts = {"refines": 0, "checkable": 0, "right": 0}
+    for path in rollout_logs:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a run killed mid-write leaves a truncated last line
+                continue
+            for refine in (row.get("trace") or {}).get("refines") or []:
+                verdict = refine_claim_is_right(refine["text"] if isinstance(refine, dict) else str(refine))
+                counts["refines"] += 1
+                counts["checkable"] += verdict is not None
+                counts["right"] += bool(verdict)
+    return counts
+
+
 def training_markdown(training: dict[str, Any]) -> str:
     if not training["pairs"]:
         return "No completion refined during PASR training (or no baseline was logged)."
