@@ -14,7 +14,7 @@ Everything is a ``pasr`` command run as a subprocess (logs in OUT/logs/), at mos
 warm-up chain, which nothing can run beside, takes all ``--jobs`` threads). A rerun skips finished jobs (resumable), so an interrupted run loses at
 most the job in flight.
 
-    python bench/cpu_evidence.py                       # the full experiment (about 90 min on 2 cores)
+    python bench/cpu_evidence.py                       # the full experiment (about 80 min on 2 cores)
     python bench/cpu_evidence.py --out runs/x --seeds 0 --limit 32 --max-steps 2 --warmup-examples 16   # smoke
 """
 
