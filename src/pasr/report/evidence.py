@@ -152,16 +152,21 @@ def training_refine_vs_baseline(rollout_logs: list[Path], *, n_boot: int = 2000,
     same question. Each training question is drawn once per run, so the policy had not been trained on it yet.
     """
     refined, baseline = [], []
+    for row in _rollout_rows(rollout_logs):
+        if (row.get("trace") or {}).get("refined") and row.get("baseline"):
+            refined.append(float(row["accuracy"]))
+            baseline.append(_mean([float(x) for x in row["baseline"]]))
+    return _refining_pairs(refined, baseline, n_boot=n_boot, seed=seed)
+
+
+def _rollout_rows(rollout_logs: list[Path]):
+    """Rows of training rollout logs, skipping the truncated last line a run killed mid-write leaves."""
     for path in rollout_logs:
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError:  # a run killed mid-write leaves a truncated last line
+                yield json.loads(line)
+            except json.JSONDecodeError:
                 continue
-            if (row.get("trace") or {}).get("refined") and row.get("baseline"):
-                refined.append(float(row["accuracy"]))
-                baseline.append(_mean([float(x) for x in row["baseline"]]))
-    return _refining_pairs(refined, baseline, n_boot=n_boot, seed=seed)
 
 
 def refine_claims(rollout_logs: list[Path]) -> dict[str, int]:
@@ -170,17 +175,12 @@ def refine_claims(rollout_logs: list[Path]) -> dict[str, int]:
     from pasr.data.synthetic import refine_claim_is_right
 
     counts = {"refines": 0, "checkable": 0, "right": 0}
-    for path in rollout_logs:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:  # a run killed mid-write leaves a truncated last line
-                continue
-            for refine in (row.get("trace") or {}).get("refines") or []:
-                verdict = refine_claim_is_right(refine["text"] if isinstance(refine, dict) else str(refine))
-                counts["refines"] += 1
-                counts["checkable"] += verdict is not None
-                counts["right"] += bool(verdict)
+    for row in _rollout_rows(rollout_logs):
+        for refine in (row.get("trace") or {}).get("refines") or []:
+            verdict = refine_claim_is_right(refine["text"] if isinstance(refine, dict) else str(refine))
+            counts["refines"] += 1
+            counts["checkable"] += verdict is not None
+            counts["right"] += bool(verdict)
     return counts
 
 
