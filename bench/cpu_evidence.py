@@ -164,7 +164,7 @@ def record_timing(out: Path, entries: dict) -> None:
 def evidence(opts: argparse.Namespace) -> dict:
     """Arm-against-arm comparisons and the targets, written to OUT/evidence.{md,json}."""
     from pasr.report.evidence import (Arm, arms_markdown, arms_plot, check_targets, comparisons_markdown, load_arm,
-                                      refine_claims, targets_markdown, training_markdown,
+                                      refine_claims, refine_vs_standard, targets_markdown, training_markdown,
                                       training_refine_vs_baseline)
 
     out = Path(opts.out)
@@ -190,6 +190,8 @@ def evidence(opts: argparse.Namespace) -> dict:
                  and (a.runs != [ev / "base"] or opts.base_eval)]
     arms = {a.name: load_arm(a) for a in arm_specs}
     training = training_refine_vs_baseline(sorted((out / "train").glob("pasr-s*/rollouts.jsonl")))
+    warmup_refines = (refine_vs_standard(arms["warmup"], arms["warmup-standard"])
+                      if "warmup" in arms and "warmup-standard" in arms else {"pairs": 0})
     claims = {arm: refine_claims(sorted((out / "train").glob(f"{arm}-s*/rollouts.jsonl"))) for arm in TRAINED_ARMS}
     targets, comparisons = check_targets(arms, training=training)
     summaries = {p.parent.name: json.loads(p.read_text()) for p in sorted((out / "train").glob("*/train_summary.json"))}
@@ -201,6 +203,7 @@ def evidence(opts: argparse.Namespace) -> dict:
         "targets": [t.__dict__ for t in targets],
         "training_refines": training,
         "training_refine_claims": claims,
+        "warmup_refines_vs_standard": warmup_refines,
         "train_summaries": summaries,
     }
     (out / "evidence.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
@@ -219,6 +222,12 @@ def evidence(opts: argparse.Namespace) -> dict:
           for arm, c in claims.items() if c["refines"]),
         "",
     ]
+    if warmup_refines["pairs"]:
+        w = warmup_refines
+        text += ["## Warm-up refines on held-out problems", "",
+                 f"{w['pairs']} refining PASR-prompt answers of the warm-up: right {w['refining_accuracy']:.1%}, against "
+                 f"{w['standard_accuracy']:.1%} for its standard-prompt answers to the same problems "
+                 f"({w['delta_points']:+.1f} points, 95% CI {w['ci_points'][0]:+.1f} to {w['ci_points'][1]:+.1f}).", ""]
     (out / "evidence.md").write_text("\n".join(text), encoding="utf-8")
     return result
 
