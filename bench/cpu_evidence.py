@@ -276,8 +276,8 @@ def main() -> None:
                    stdout=open(out / "logs" / "report.log", "w", encoding="utf-8"), stderr=subprocess.STDOUT)
     result = evidence(opts)
     wall = time.perf_counter() - started
-    walls = json.loads((out / "timing.json").read_text()).get("invocation_wall_s", []) if (
-        out / "timing.json").exists() else []
+    timing = out / "timing.json"
+    walls = json.loads(timing.read_text(encoding="utf-8")).get("invocation_wall_s", []) if timing.exists() else []
     record_timing(out, {"invocation_wall_s": [*walls, round(wall, 1)]})
     print((out / "evidence.md").read_text(encoding="utf-8"))
     met = sum(t["passed"] for t in result["targets"])

@@ -177,7 +177,7 @@ def refine_claims(rollout_logs: list[Path]) -> dict[str, int]:
     counts = {"refines": 0, "checkable": 0, "right": 0}
     for row in _rollout_rows(rollout_logs):
         for refine in (row.get("trace") or {}).get("refines") or []:
-            verdict = refine_claim_is_right(refine["text"] if isinstance(refine, dict) else str(refine))
+            verdict = refine_claim_is_right(refine["text"])  # traces store refines as dicts (pasr.format)
             counts["refines"] += 1
             counts["checkable"] += verdict is not None
             counts["right"] += bool(verdict)
