@@ -76,3 +76,20 @@ def test_timing_is_merged_per_job_so_a_killed_run_keeps_it(bench, tmp_path):
     bench.record_timing(tmp_path, {"eval-base": 2.0})
     timing = json.loads((tmp_path / "timing.json").read_text())
     assert timing == {"warmup": 644.5, "eval-base": 2.0, "invocation_wall_s": [12.0]}
+
+
+def test_finished_runs_lose_checkpoints_but_keep_the_model(bench, tmp_path):
+    train, sft = tmp_path / "train" / "pasr-s0", tmp_path / "warmup"
+    for run in (train, sft):
+        (run / "checkpoint-8" / "optimizer.pt").parent.mkdir(parents=True)
+        (run / "checkpoint-8" / "optimizer.pt").write_bytes(b"x")
+        (run / "checkpoint-12").mkdir()
+        (run / "final").mkdir()
+        (run / "final" / "config.json").write_text("{}")
+    (train / "train_summary.json").write_text("{}")
+    bench.prune_checkpoints(train / "train_summary.json")  # a train job's done file
+    bench.prune_checkpoints(sft / "final" / "config.json")  # an SFT job's done file
+    for run in (train, sft):
+        assert sorted(p.name for p in run.iterdir() if p.is_dir()) == ["final"]
+        assert (run / "final" / "config.json").exists()
+    assert not options(bench).keep_checkpoints and options(bench, "--keep-checkpoints").keep_checkpoints
