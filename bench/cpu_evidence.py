@@ -287,7 +287,12 @@ def main() -> None:
     subprocess.run([*pasr_cli(), "report", *done, "-o", str(out / "report"),
                     "--title", "PASR CPU evidence"], check=True, cwd=ROOT,
                    stdout=open(out / "logs" / "report.log", "w", encoding="utf-8"), stderr=subprocess.STDOUT)
-    result = evidence(opts)
+    from pasr.errors import PasrError
+
+    try:
+        result = evidence(opts)
+    except PasrError as error:
+        raise SystemExit(f"evidence: {error}") from None
     wall = time.perf_counter() - started
     timing = out / "timing.json"
     walls = json.loads(timing.read_text(encoding="utf-8")).get("invocation_wall_s", []) if timing.exists() else []

@@ -140,6 +140,23 @@ def test_targets_fail_on_noise_and_pass_on_a_clear_win(tmp_path):
         check_targets({k: v for k, v in clear.items() if k != "control"})
 
 
+def test_arms_evaluated_with_another_dtype_are_refused(tmp_path):
+    def arm(name, dtype):
+        folder = write_run(tmp_path / name, "pasr", [1.0, 0.0, 1.0])
+        if dtype is not None:  # None: a folder written before run.json recorded the dtype (it meant auto)
+            (folder / "run.json").write_text(json.dumps({"model": name, "max_tokens": 128, "temperature": 0.0,
+                                                         "dtype": dtype}))
+        else:
+            (folder / "run.json").write_text(json.dumps({"model": name, "max_tokens": 128, "temperature": 0.0}))
+        return load_arm(Arm(name, name, "pasr", [folder]))
+
+    same = {"pasr": arm("pasr", "bfloat16"), "warmup": arm("warmup", "bfloat16"), "control": arm("control", "bfloat16")}
+    check_targets(same, training={"pairs": 0})  # agreeing settings compare fine
+    mixed = dict(same, warmup=arm("old-warmup", None))
+    with pytest.raises(PasrError, match=r"old-warmup/run.json and .*pasr/run.json .*dtype 'auto' vs 'bfloat16'"):
+        check_targets(mixed, training={"pairs": 0})
+
+
 def test_arms_plot_draws_every_arm(tmp_path):
     arms = {name: load_arm(Arm(name, f"arm {name}", "pasr", [write_run(tmp_path / name, "pasr", scores)]))
             for name, scores in (("pasr", [1, 0, 1, 1]), ("control", [1, 0, 0, 1]), ("warmup", [0, 0, 1, 0]))}

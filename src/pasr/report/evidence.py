@@ -56,6 +56,25 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
+GENERATION_DEFAULTS = {"dtype": "auto", "max_tokens": None, "temperature": None}
+"""run.json settings every compared RUN_DIR must share (a folder from before ``dtype`` was recorded used auto)."""
+
+
+def require_same_generation(arms: dict[str, ArmResult]) -> None:
+    """Refuse to compare arms generated differently: bf16 and autocast evaluations of one model differ by up to
+    1.4 points here, as much as the effects being measured."""
+    first = None
+    for result in arms.values():
+        for seed in result.per_seed:
+            if first is None:
+                first = seed
+            elif seed["generation"] != first["generation"]:
+                changed = sorted(k for k in GENERATION_DEFAULTS if seed["generation"][k] != first["generation"][k])
+                detail = ", ".join(f"{k} {seed['generation'][k]!r} vs {first['generation'][k]!r}" for k in changed)
+                raise PasrError(f"{seed['run']}/run.json and {first['run']}/run.json were evaluated with different "
+                                f"settings ({detail}); re-evaluate so every arm shares them")
+
+
 def load_arm(arm: Arm) -> ArmResult:
     """Load every seed's results; all seeds must cover the same problems."""
     if not arm.runs:
@@ -63,7 +82,8 @@ def load_arm(arm: Arm) -> ArmResult:
     per_seed, results = [], []
     ids: set[str] | None = None
     for run_dir in arm.runs:
-        found = load_run(run_dir).get(arm.benchmark, arm.method)
+        run = load_run(run_dir)
+        found = run.get(arm.benchmark, arm.method)
         if found is None:
             raise PasrError(f"arm {arm.name}: {run_dir} has no {arm.benchmark}/{arm.method}.jsonl")
         these = {str(e["id"]) for e in found.examples}
@@ -81,6 +101,7 @@ def load_arm(arm: Arm) -> ArmResult:
             "tokens": _mean([e["tokens"] for e in examples]),
             "refine_rate": _mean([1.0 if e.get("refined") else 0.0 for e in examples]),
             "format_valid": _mean([1.0 if e.get("format_valid") else 0.0 for e in examples]),
+            "generation": {key: run.info.get(key, default) for key, default in GENERATION_DEFAULTS.items()},
         })
         results.append(found)
     seeds = [_by_id(r) for r in results]
@@ -214,6 +235,7 @@ def check_targets(arms: dict[str, ArmResult], *, min_gain: float = 5.0, max_toke
     missing = [name for name in need if name not in arms]
     if missing:
         raise PasrError(f"evidence needs arms {', '.join(need)}; missing {', '.join(missing)}")
+    require_same_generation(arms)
     pasr = arms["pasr"]
     comparisons = {f"pasr-vs-{name}": compare(pasr, arms[name]) for name in arms if name not in ("pasr", standard)}
     targets = []
