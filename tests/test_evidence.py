@@ -143,11 +143,10 @@ def test_targets_fail_on_noise_and_pass_on_a_clear_win(tmp_path):
 def test_arms_evaluated_with_another_dtype_are_refused(tmp_path):
     def arm(name, dtype):
         folder = write_run(tmp_path / name, "pasr", [1.0, 0.0, 1.0])
+        info = {"model": name, "max_tokens": 128, "temperature": 0.0}
         if dtype is not None:  # None: a folder written before run.json recorded the dtype (it meant auto)
-            (folder / "run.json").write_text(json.dumps({"model": name, "max_tokens": 128, "temperature": 0.0,
-                                                         "dtype": dtype}))
-        else:
-            (folder / "run.json").write_text(json.dumps({"model": name, "max_tokens": 128, "temperature": 0.0}))
+            info["dtype"] = dtype
+        (folder / "run.json").write_text(json.dumps(info))
         return load_arm(Arm(name, name, "pasr", [folder]))
 
     same = {"pasr": arm("pasr", "bfloat16"), "warmup": arm("warmup", "bfloat16"), "control": arm("control", "bfloat16")}
