@@ -174,15 +174,16 @@ def record_timing(out: Path, entries: dict) -> None:
 
 def evidence(opts: argparse.Namespace) -> dict:
     """Arm-against-arm comparisons and the targets, written to OUT/evidence.{md,json}."""
-    from pasr.report.evidence import (Arm, arms_markdown, arms_plot, check_targets, comparisons_markdown, load_arm,
-                                      refine_claims, refine_vs_standard, targets_markdown, training_markdown,
+    from pasr.report.evidence import (Arm, arms_markdown, arms_plot, check_targets, compare, comparisons_markdown,
+                                      load_arm, refine_claims, refine_vs_standard, refines_by_phase,
+                                      require_same_generation, targets_markdown, training_markdown,
                                       training_refine_vs_baseline)
 
     out = Path(opts.out)
     ev = out / "eval"
 
-    def seeds_of(arm: str) -> list[Path]:
-        return [ev / f"{arm}-s{seed}" for seed in opts.seeds if (ev / f"{arm}-s{seed}" / ".done").exists()]
+    def seeds_of(arm: str, folder: Path = ev) -> list[Path]:
+        return [folder / f"{arm}-s{seed}" for seed in opts.seeds if (folder / f"{arm}-s{seed}" / ".done").exists()]
 
     arm_specs = [
         Arm("pasr", "PASR (comparison reward)", "pasr", seeds_of("pasr")),
@@ -204,7 +205,18 @@ def evidence(opts: argparse.Namespace) -> dict:
     warmup_refines = (refine_vs_standard(arms["warmup"], arms["warmup-standard"])
                       if "warmup" in arms and "warmup-standard" in arms else {"pairs": 0})
     claims = {arm: refine_claims(sorted((out / "train").glob(f"{arm}-s*/rollouts.jsonl"))) for arm in TRAINED_ARMS}
+    phases = {arm: refines_by_phase(sorted((out / "train").glob(f"{arm}-s*/rollouts.jsonl"))) for arm in TRAINED_ARMS}
     targets, comparisons = check_targets(arms, training=training)
+    if "control" in arms:  # does the accuracy reward alone clear the bar PASR is held to?
+        comparisons["control-vs-warmup"] = compare(arms["control"], arms["warmup"])
+    versus = {}
+    if opts.versus:  # the same arm in another experiment folder, e.g. the same recipe with fewer steps
+        other = Path(opts.versus) / "eval"
+        for name in ("pasr", "control"):
+            if name in arms and seeds_of(name, other):
+                theirs = load_arm(Arm(f"{name}@{opts.versus}", name, "pasr", seeds_of(name, other)))
+                require_same_generation({"here": arms[name], "there": theirs})
+                versus[name] = compare(arms[name], theirs)
     summaries = {p.parent.name: json.loads(p.read_text()) for p in sorted((out / "train").glob("*/train_summary.json"))}
     result = {
         "arms": {name: {"label": r.arm.label, "method": r.arm.method, "accuracy": r.accuracy,
@@ -214,6 +226,8 @@ def evidence(opts: argparse.Namespace) -> dict:
         "targets": [t.__dict__ for t in targets],
         "training_refines": training,
         "training_refine_claims": claims,
+        "training_refines_by_phase": phases,
+        "versus": {"folder": opts.versus, **versus},
         "warmup_refines_vs_standard": warmup_refines,
         "train_summaries": summaries,
     }
@@ -231,8 +245,21 @@ def evidence(opts: argparse.Namespace) -> dict:
         "", "| Arm | refines | stating a calculation | calculation right |", "|---|---:|---:|---:|",
         *(f"| {arm} | {c['refines']} | {c['checkable']} | {c['right']} ({c['right'] / max(1, c['checkable']):.0%}) |"
           for arm, c in claims.items() if c["refines"]),
+        "", "Refining completions in training rollouts, by thirds of the run (all seeds):",
+        "", "| Arm | first third | second third | last third |", "|---|---:|---:|---:|",
+        *(f"| {arm} | " + " | ".join(f"{p['refining']} of {p['completions']}" for p in parts) + " |"
+          for arm, parts in phases.items() if parts),
         "",
     ]
+    if "control-vs-warmup" in comparisons:
+        c = comparisons["control-vs-warmup"]
+        text += [f"Control minus warm-up (PASR prompt): {c['delta_points']:+.1f} points (95% CI {c['ci_points'][0]:+.1f} "
+                 f"to {c['ci_points'][1]:+.1f}), {c['token_ratio']:.2f}x tokens.", ""]
+    if versus:
+        text += [f"## Against the same arms in {opts.versus}", "", "| Arm | here minus there, points | 95% CI |",
+                 "|---|---:|---|",
+                 *(f"| {arm} | {c['delta_points']:+.1f} | {c['ci_points'][0]:+.1f} to {c['ci_points'][1]:+.1f} |"
+                   for arm, c in versus.items()), ""]
     if warmup_refines["pairs"]:
         w = warmup_refines
         text += ["## Warm-up refines on held-out problems", "",
@@ -270,6 +297,8 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
                         help="training problems sampled for --own-error-warmup")
     parser.add_argument("--keep-checkpoints", action="store_true",
                         help="keep finished training runs' checkpoint-* folders (deleted by default: 1.6 GB each)")
+    parser.add_argument("--versus", default=None, metavar="OTHER_OUT",
+                        help="also compare PASR and control with the same arms of another experiment folder")
     parser.add_argument("--analyse-only", action="store_true",
                         help="no new jobs: report and evidence over the finished evals of --seeds")
     parser.add_argument("--standard-eval", action="store_true",

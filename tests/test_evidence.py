@@ -163,3 +163,18 @@ def test_arms_plot_draws_every_arm(tmp_path):
 
     path = arms_plot(arms, tmp_path / "plots" / "arms.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+def test_refines_by_phase_splits_training_by_step(tmp_path):
+    from pasr.report.evidence import refines_by_phase
+
+    log = tmp_path / "rollouts.jsonl"
+    rows = [{"step": step, "trace": {"refines": [{"text": "x"}] if step <= 2 and k == 0 else []}}
+            for step in range(1, 7) for k in range(2)]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 7, "tra')  # killed mid-write
+    assert refines_by_phase([log]) == [{"completions": 4, "refining": 2}, {"completions": 4, "refining": 0},
+                                       {"completions": 4, "refining": 0}]
+    assert refines_by_phase([log], phases=2) == [{"completions": 6, "refining": 2}, {"completions": 6, "refining": 0}]
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert refines_by_phase([empty]) == []

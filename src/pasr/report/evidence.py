@@ -205,6 +205,21 @@ def refine_claims(rollout_logs: list[Path]) -> dict[str, int]:
     return counts
 
 
+def refines_by_phase(rollout_logs: list[Path], *, phases: int = 3) -> list[dict[str, int]]:
+    """Completions and refining completions in each equal part of training (by logged step): shows whether a
+    reward prunes refines early or late, which end-of-run numbers cannot."""
+    rows = [row for row in _rollout_rows(rollout_logs) if row.get("step") is not None]
+    if not rows:
+        return []
+    last = max(row["step"] for row in rows)
+    counts = [{"completions": 0, "refining": 0} for _ in range(phases)]
+    for row in rows:
+        part = counts[min(phases - 1, (row["step"] - 1) * phases // last)]
+        part["completions"] += 1
+        part["refining"] += bool((row.get("trace") or {}).get("refines"))
+    return counts
+
+
 def training_markdown(training: dict[str, Any]) -> str:
     if not training["pairs"]:
         return "No completion refined during PASR training (or no baseline was logged)."
