@@ -16,7 +16,7 @@ import pytest
 from hypothesis import assume, HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pasr.format import END_OF_TURN_TOKENS, TAGS, Refine, Trace, extract_answer, format_reward, parse
+from pasr.format import END_OF_TURN_TOKENS, TAGS, Refine, Trace, extract_answer, format_reward, is_blank, parse
 
 PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TAG_RE = re.compile(r"</?(?:think|refine|answer)>")
@@ -454,19 +454,22 @@ def test_text_outside_tags_is_rejected(gen: Generated, data):
 _NOTAG = r"(?:(?!</?(?:think|refine|answer)>)[\s\S])*"
 _EOT = "|".join(re.escape(t) for t in END_OF_TURN_TOKENS)
 _ORACLE = re.compile(
-    rf"\s*<think>((?:{_NOTAG}<refine>{_NOTAG}</refine>)*{_NOTAG})</think>\s*"
-    rf"<answer>({_NOTAG})</answer>\s*(?:(?:{_EOT})\s*)*"
+    rf"({_NOTAG})<think>((?:{_NOTAG}<refine>{_NOTAG}</refine>)*{_NOTAG})</think>({_NOTAG})"
+    rf"<answer>({_NOTAG})</answer>({_NOTAG})"
 )
 
 
 def oracle_valid(text: str) -> bool:
+    # Blank text is whitespace or invisible characters (pasr.format.is_blank; tested on its own in
+    # test_format_hardening.py), not only str.isspace.
     m = _ORACLE.fullmatch(text)
     if not m:
         return False
-    think, answer = m.groups()
+    before, think, between, answer, after = m.groups()
     refines = re.findall(r"<refine>(.*?)</refine>", think, re.DOTALL)
     outside = re.sub(r"<refine>.*?</refine>", "", think, flags=re.DOTALL)
-    return bool(answer.strip()) and bool(outside.strip()) and all(r.strip() for r in refines)
+    outside_tags = is_blank(before) and is_blank(between) and is_blank(re.sub(_EOT, " ", after))
+    return outside_tags and not is_blank(answer) and not is_blank(outside) and not any(is_blank(r) for r in refines)
 
 
 FRAGMENTS = list(TAGS) + ["<", "</", ">", "think", "refine", "answer", "x", " ", "\n", "<|im_end|>", "</s>", "<|"]

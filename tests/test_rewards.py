@@ -48,8 +48,8 @@ def test_zeta_boundaries_are_strict():
     baseline = [0.25, 0.75]
     assert refine_reward(b + zeta, baseline, refined=True, zeta=zeta) == -0.5  # not > b + zeta
     assert refine_reward(b - zeta, baseline, refined=True, zeta=zeta) == -0.5  # not < b - zeta
-    assert refine_reward(b + zeta + 1e-9, baseline, refined=True, zeta=zeta) == 1.0
-    assert refine_reward(b - zeta - 1e-9, baseline, refined=True, zeta=zeta) == -1.0
+    assert refine_reward(b + zeta + 1e-5, baseline, refined=True, zeta=zeta) == 1.0
+    assert refine_reward(b - zeta - 1e-5, baseline, refined=True, zeta=zeta) == -1.0
     assert refine_reward(b + 0.1, baseline, refined=True, zeta=zeta) == -0.5  # inside the band
     assert refine_reward(b - 0.1, baseline, refined=True, zeta=zeta) == -0.5
 

@@ -13,7 +13,8 @@ from pasr.scoring import FAMILIES, METRIC, Scorer, score
 from pasr.scoring.choice import extract_label, parse_options
 from pasr.scoring.drop import drop_metrics, normalize_answer
 from pasr.scoring.extract import answer_text
-from pasr.scoring.mathexpr import fast_path, plain_number
+from pasr.scoring.mathexpr import fast_path
+from pasr.scoring.numeric import plain_number
 from pasr.scoring.numeric import find_numbers, reference_number
 from pasr.scoring.winogrande import parse_options as winogrande_options
 
@@ -160,7 +161,8 @@ def test_numbers_are_read_exactly():
 def test_math_fast_path_decides_plain_numbers_only():
     assert fast_path("$18.00", True, "\\boxed{18}") == 1.0
     assert fast_path("19", True, "18") == 0.0
-    assert fast_path("\\frac{1}{2}", True, "0.5") is None  # needs math-verify
+    assert fast_path("\\frac{1}{2}", True, "0.5") == 1.0  # a LaTeX fraction of two integers is a plain number
+    assert fast_path("\\sqrt{2}", True, "1.414") is None  # needs math-verify
     assert fast_path("18", False, "18") is None  # a whole response needs extraction
 
 
@@ -173,12 +175,13 @@ def test_option_parsing():
 
 def test_choice_label_heuristics():
     assert extract_label("A cat would not, so B") == "B"
-    assert extract_label("A cat") == "A"  # only candidate: the article is the last resort
+    assert extract_label("A cat") is None  # the article is never a label, not even as a last resort
     assert extract_label("I think E") == "E"
     assert extract_label("I think J", letters="ABCDEFGHIJ") == "J"  # the pronoun I is not option I
     assert extract_label("I", letters="ABCDEFGHIJ") == "I"
     assert extract_label("B or C") is None
-    assert extract_label("B or C", tagged=False) == "C"
+    assert extract_label("B or C", tagged=False) is None  # a final hedge picks nothing
+    assert extract_label("I thought B, but C", tagged=False) == "C"
 
 
 def test_drop_metric_matches_the_official_normalisation():

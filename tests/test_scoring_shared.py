@@ -14,7 +14,8 @@ import pytest
 
 from pasr.scoring import Scorer
 from pasr.scoring.choice import parse_options
-from pasr.scoring.mathexpr import normalize_latex, plain_number
+from pasr.scoring.mathexpr import normalize_latex
+from pasr.scoring.numeric import plain_number
 from pasr.scoring.numeric import find_numbers, reference_number
 from pasr.scoring.winogrande import parse_options as winogrande_options
 

@@ -561,3 +561,37 @@ def _describe(exc: BaseException) -> str:
 def _shorten(text: str, limit: int = 80) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_ARGUMENT_FIELDS = {
+    "base_url": "judge_url",
+    "model": "judge_model",
+    "api_key_env": "judge_api_key_env",
+    "concurrency": "judge_concurrency",
+    "timeout": "judge_timeout",
+    "retries": "judge_retries",
+    "cache_dir": "judge_cache_dir",
+    "fallback_score": "judge_fallback_score",
+}
+
+
+def judge_from_args(args: Any, *, check: bool = True) -> "Judge | None":
+    """The one construction of a judge from command settings, or None when no ``judge_url`` is set.
+
+    ``args`` is anything with ``judge_*`` attributes (``pasr.train.config.JudgeArguments`` for
+    ``pasr train`` / ``pasr sft`` / STaR, ``pasr.eval.runner.EvalSettings`` for ``pasr eval``);
+    an attribute it lacks keeps :class:`JudgeConfig`'s default. ``check`` asks the server for
+    its models first (:meth:`Judge.check`), so a wrong URL or model name fails before work
+    starts. Raises :class:`~pasr.errors.PasrError` for a half-given or invalid judge.
+    """
+    if not getattr(args, "judge_url", None):
+        if getattr(args, "judge_model", None):
+            raise PasrError("judge_model needs judge_url too: set both or neither")
+        return None
+    values = {name: getattr(args, attr) for name, attr in _ARGUMENT_FIELDS.items() if hasattr(args, attr)}
+    if not values.get("model"):
+        raise PasrError("judge_url needs judge_model too: set both or neither")
+    judge = Judge(JudgeConfig(**values))
+    if check:
+        judge.check()
+    return judge

@@ -24,6 +24,10 @@ ablation (+1 for refining at all)."""
 
 REWARD_GAIN, REWARD_LOSS, REWARD_NO_CHANGE = 1.0, -1.0, -0.5
 
+TIE_TOLERANCE = 1e-6
+"""Accuracy differences this small are floating-point noise, not a difference: the mean of n
+equal scores is not always exactly that score (``(0.1 + 0.1 + 0.1) / 3 != 0.1``)."""
+
 
 def refine_reward(
     acc: float,
@@ -42,7 +46,9 @@ def refine_reward(
     strict). Mode ``trigger`` returns +1.0 for any refined completion and ignores ``baseline``.
 
     With the default ``zeta=0.0`` a tie (``acc == b``) gets -0.5, which reproduces the
-    reference implementation; comparisons are exact, without float tolerance.
+    reference implementation. Differences within :data:`TIE_TOLERANCE` (1e-6, accuracies
+    are in [0, 1]) count as ties, so non-binary scores (DROP F1, ROUGE-L) whose mean differs
+    from them only by rounding are ties too.
 
     Raises :class:`~pasr.errors.PasrError` (a ``ValueError``) for an unknown ``mode``, a
     negative or NaN ``zeta``, a NaN accuracy, or, when the completion refined and the mode
@@ -66,9 +72,9 @@ def refine_reward(
     if math.isnan(acc) or any(math.isnan(x) for x in scores):
         raise PasrError(f"refine reward got a NaN accuracy (acc={acc!r}, baseline={list(baseline)!r})")
     b = math.fsum(scores) / len(scores)
-    if acc > b + zeta:
+    if acc > b + zeta + TIE_TOLERANCE:
         return REWARD_GAIN
-    if acc < b - zeta:
+    if acc < b - zeta - TIE_TOLERANCE:
         return REWARD_LOSS
     return REWARD_NO_CHANGE
 

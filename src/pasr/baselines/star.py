@@ -449,16 +449,9 @@ def run_star(
 
     own_scorer = scorer is None
     if own_scorer:
-        from pasr.scoring import Scorer
+        from pasr.train.grpo import build_scorer
 
-        judge = None
-        if config.judge_url:
-            from pasr.judge import Judge, JudgeConfig
-
-            judge = Judge(JudgeConfig(base_url=config.judge_url, model=config.judge_model,
-                                      api_key_env=config.judge_api_key_env, concurrency=config.judge_concurrency,
-                                      timeout=config.judge_timeout, fallback_score=config.judge_fallback_score))
-        scorer = Scorer(judge=judge, judge_all=config.judge_all)
+        scorer = build_scorer(config)
     models = _Models(backend_factory or default_backend_factory(config))
     done = _read_log(log_path)
     rows = [done[k] for k in sorted(done)]

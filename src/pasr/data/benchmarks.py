@@ -111,7 +111,53 @@ def _drop_question(row: Mapping[str, Any]) -> str:
 
 
 def _drop_reference(row: Mapping[str, Any]) -> str:
-    return "|".join(dict.fromkeys(s.strip() for s in row["answers_spans"]["spans"] if s.strip()))
+    """A ``ucinlp/drop`` row's answers as a DROP reference (encoding: :mod:`pasr.scoring.drop`).
+
+    The hub's loading script (``drop.py`` of huggingface/datasets, ``build_answers``) flattens a row's
+    answers into ``answers_spans = {"spans": [...], "types": [...]}``, one entry per number, date or span.
+    In the train split that is the row's one answer; in the validation split (the benchmark) it is every
+    validated answer in turn (the release's ``validated_answers``), so where one answer's spans end and the
+    next answer begins is lost. Read back as: each number and each date is an answer of its own; a run of
+    span entries that is k >= 2 copies of one block (the same normalised spans, in any order) is that block
+    as one answer (annotators agreeing, on one span or on several); any other run is one single-span
+    alternative per span. So ``["Chaz Schilens", "JaMarcus Russell"]`` (a dev question whose two validated
+    answers are these, the release's sample) is two alternatives, and ``["Smith", "Jones", "Smith", "Jones"]``
+    is the answer with the spans Smith and Jones. A multi-span answer that only one annotator gave, or two
+    gave differently, reads as single-span alternatives (scored leniently, as before).
+    """
+    from pasr.scoring.drop import format_reference  # the scoring package is imported only when needed
+
+    entries = row["answers_spans"]
+    spans = [str(span).strip() for span in entries["spans"]]
+    types = [str(kind) for kind in (entries.get("types") or [])]
+    types += ["span"] * (len(spans) - len(types))
+    answers: list[str | list[str]] = []
+    run: list[str] = []
+    for span, kind in zip(spans, types):
+        if kind == "span":
+            run.append(span)
+            continue
+        answers += _drop_span_run(run)
+        run = []
+        answers.append(span)
+    answers += _drop_span_run(run)
+    return format_reference(answers)
+
+
+def _drop_span_run(spans: list[str]) -> list[str | list[str]]:
+    """Consecutive span entries of a hub row: one answer if they are k >= 2 copies of a block, else one per span."""
+    from pasr.scoring.drop import normalize_answer
+
+    spans = [span for span in spans if span]
+    norms = [normalize_answer(span) for span in spans]
+    for copies in range(len(spans), 1, -1):
+        if len(spans) % copies:
+            continue
+        size = len(spans) // copies
+        blocks = [sorted(norms[i * size:(i + 1) * size]) for i in range(copies)]
+        if all(block == blocks[0] for block in blocks):
+            return [spans[:size]]
+    return list(spans)
 
 
 def _gpqa_choices(row: Mapping[str, Any]) -> tuple[list[str], int]:
@@ -141,10 +187,18 @@ def _gpqa_reference(row: Mapping[str, Any]) -> str:
 
 
 def _alternatives(record: Record) -> str:
-    """DROP: all accepted answers joined by ``|`` (the file's ``ref_text`` when present), each stripped."""
+    """DROP: the accepted answers (the file's ``ref_text`` when present, else the answer) as a DROP reference.
+
+    ``ref_text`` is the authors' plain form (alternatives separated by ``|``, each one span; their file seems
+    to write a multi-span answer as one span joined by " and ", which stays one span), or the JSON form, as a
+    string or as a JSON list in the file (see :mod:`pasr.scoring.drop`). Spans are stripped, blank and
+    repeated alternatives dropped; the result is written back in the plain form when it can say the answers,
+    else in the JSON form.
+    """
+    from pasr.scoring.drop import format_reference, parse_reference
+
     text = record.meta.get("ref_text") or record.reference
-    parts = [p.strip() for p in str(text).split("|")]
-    return "|".join(dict.fromkeys(p for p in parts if p)) or record.reference.strip()
+    return format_reference(parse_reference(text)) or str(record.reference).strip()
 
 
 REFERENCE_TRANSFORMS: dict[str, Callable[[Record], str]] = {
@@ -204,8 +258,10 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             name="drop", task="drop", hub_id="ucinlp/drop", split="validation", id_field="query_id",
             build_question=_drop_question, build_reference=_drop_reference, local_file="drop.jsonl",
             reference_transform="alternatives", size=9535,
-            description="DROP reading comprehension; reference alternatives joined by '|', scored by F1. "
-                        "The authors' local file is a 313-item sample.",
+            description="DROP reading comprehension, scored by the official DROP F1 (spans aligned one to one). "
+                        "Reference: alternative answers joined by '|', each one span; where an answer has "
+                        "several spans, a JSON list of alternatives, each a span or a list of spans "
+                        "('[[\"Smith\", \"Jones\"], \"Smith\"]'). The authors' local file is a 313-item sample.",
         ),
         BenchmarkSpec(
             name="mmlu", task="choice", hub_id="cais/mmlu", hub_config="all", split="test",

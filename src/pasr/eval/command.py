@@ -49,6 +49,12 @@ def eval_command(
     chunk_size: Optional[int] = typer.Option(
         None, "--chunk-size", help="Examples per flush to the results file (default: 8 x batch size)."
     ),
+    completion_prefix: str = typer.Option(
+        "", "--completion-prefix",
+        help="The text the chat template puts at the start of the assistant turn, e.g. '<think>\\n' for "
+        "DeepSeek-R1 distills; completions are parsed as its continuation. Taken literally (in bash, $'<think>\\n' "
+        "passes a newline; '<think>' alone judges the same).",
+    ),
 ) -> None:
     """Evaluate a model on benchmarks with several methods; results go to RUN_DIR (resumable)."""
     from rich.console import Console
@@ -78,6 +84,7 @@ def eval_command(
         temperature=temperature,
         dtype=dtype,
         chunk_size=chunk_size,
+        completion_prefix=completion_prefix,
     )
     try:
         summaries = run_eval(settings, console=console)

@@ -31,7 +31,7 @@ from pasr.eval.metrics import read_lines, summarize
 from pasr.scoring import metric_of
 
 RUN_FILE = "run.json"
-RUN_KEYS_THAT_MUST_MATCH = ("model", "max_tokens", "temperature", "seed", "rounds", "dtype")
+RUN_KEYS_THAT_MUST_MATCH = ("model", "max_tokens", "temperature", "seed", "rounds", "dtype", "completion_prefix")
 """Settings a rerun into the same RUN_DIR must share: otherwise its lines would mix with different ones."""
 
 
@@ -59,6 +59,7 @@ class EvalSettings:
     temperature: float = 0.0
     dtype: str = "auto"
     chunk_size: int | None = None
+    completion_prefix: str = ""  # what the chat template prefills (e.g. "<think>\n"); parsed as its continuation
 
     @property
     def run_label(self) -> str:
@@ -150,6 +151,7 @@ def write_run_file(settings: EvalSettings) -> dict[str, Any]:
         "temperature": settings.temperature,
         "rounds": settings.rounds,
         "dtype": settings.dtype,
+        "completion_prefix": settings.completion_prefix,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "pasr_version": pasr.__version__,
     }
@@ -159,6 +161,7 @@ def write_run_file(settings: EvalSettings) -> dict[str, Any]:
         except (OSError, ValueError) as err:
             raise PasrError(f"{path}: unreadable ({err}); delete it or choose another --output") from err
         old.setdefault("dtype", "auto")  # folders written before dtype was recorded used the default
+        old.setdefault("completion_prefix", "")  # likewise
         for key in RUN_KEYS_THAT_MUST_MATCH:
             if key in old and old[key] != info[key]:
                 raise PasrError(
@@ -187,12 +190,17 @@ def repair_tail(path: Path) -> None:
 
 
 def result_line(
-    record: Record, benchmark: str, method: str, model: str, outcome: Outcome, score: float
+    record: Record, benchmark: str, method: str, model: str, outcome: Outcome, score: float,
+    *, completion_prefix: str = "",
 ) -> dict[str, Any]:
-    """The JSON object stored for one example (the results layout)."""
+    """The JSON object stored for one example (the results layout).
+
+    ``completion_prefix``: what the prompt already holds of the response; the final text is parsed
+    as its continuation (:func:`pasr.format.parse`'s ``prefix``).
+    """
     from pasr.format import parse
 
-    trace = parse(outcome.final)
+    trace = parse(outcome.final, prefix=completion_prefix)
     refines = len(trace.refines) + outcome.revisions
     return {
         "id": record.id,
@@ -266,10 +274,10 @@ def run_eval(
     validate(settings)
     methods = order_methods(settings.methods)
     records = load_records(settings)
-    if judge is None and settings.judge_url:
-        from pasr.judge import Judge, JudgeConfig
+    if judge is None:
+        from pasr.judge import judge_from_args
 
-        judge = Judge(JudgeConfig(base_url=settings.judge_url, model=settings.judge_model))
+        judge = judge_from_args(settings, check=False)
     needs_judge = sorted({r.task for rs in records.values() for r in rs if r.task == "open"})
     if needs_judge and judge is None:
         raise PasrError("answers of task 'open' are graded by an LLM judge: add --judge-url URL --judge-model NAME")
@@ -348,7 +356,10 @@ def _run_one(settings, bench: str, method: str, recs: list[Record], lazy: _Lazy,
                     "rerun the same command to resume from there."
                 ) from err
             for record, outcome in zip(part, outcomes):
-                line = result_line(record, bench, method, settings.model, outcome, outcome.score)
+                line = result_line(
+                    record, bench, method, settings.model, outcome, outcome.score,
+                    completion_prefix=settings.completion_prefix,
+                )
                 fh.write(json.dumps(line, ensure_ascii=False) + "\n")
             fh.flush()
             os.fsync(fh.fileno())

@@ -31,13 +31,6 @@ def normalize_words(text: str) -> str:
     return " ".join(_PUNCT.sub(" ", text.lower()).split())
 
 
-def contains_phrase(haystack: str, phrase: str) -> list[int]:
-    """Word-bounded start offsets of normalised ``phrase`` in normalised ``haystack``."""
-    if not phrase:
-        return []
-    return [m.start() for m in re.finditer(rf"(?<!\w){re.escape(phrase)}(?!\w)", haystack)]
-
-
 def exact_option(text: str, options: dict[str, str]) -> str | None:
     """The label whose option text the answer is, or None.
 
@@ -46,12 +39,11 @@ def exact_option(text: str, options: dict[str, str]) -> str | None:
     (CommonsenseQA has a few) name no single option.
     """
 
-    def as_written(s: str) -> str:
-        return " ".join(s.split()).rstrip(".").strip()
-
-    for norm in (as_written, normalize_words):
+    for norm in (_as_written, normalize_words):
         target = norm(text)
-        same = [label for label, option in options.items() if norm(option) and norm(option) == target]
+        if not target:
+            continue
+        same = [label for label, option in options.items() if norm(option) == target]
         if len(same) == 1:
             return same[0]
         if same:
@@ -59,20 +51,77 @@ def exact_option(text: str, options: dict[str, str]) -> str | None:
     return None
 
 
-def named_options(text: str, options: dict[str, str]) -> dict[str, list[int]]:
-    """Labels whose option text occurs (word-bounded, normalised) in ``text``, with the offsets.
+def _as_written(s: str) -> str:
+    return " ".join(s.split()).rstrip(".").strip()
 
-    An occurrence inside an occurrence of a longer option ("bed" inside "bed sheet") does
-    not count for the shorter one.
+
+# --- answer clean-up shared by the families ---------------------------------------------
+
+_EMPHASIS = re.compile(r"(?<![\w)\]}*_])(?:\*\*|__|\*|_)(?=\S)|(?<=\S)(?:\*\*|__|\*|_)(?![\w(\[{*_])")
+_BOX_OPEN = re.compile(r"\\(?:boxed|fbox)\s*\{")
+
+
+def strip_markdown(text: str) -> str:
+    """Drop markdown emphasis and code marks (``**73**``, ``*73*``, ``__73__``, `` `73` ``).
+
+    Emphasis marks are dropped only where they open or close a run (not between word
+    characters), so ``2*3``, ``2**3`` and ``x_1`` keep their meaning.
     """
-    norm = normalize_words(text)
-    texts = {label: normalize_words(option) for label, option in options.items()}
-    hits = {label: contains_phrase(norm, t) for label, t in texts.items() if t}
-    spans = [(p, p + len(texts[label])) for label, starts in hits.items() for p in starts]
-    out = {}
-    for label, starts in hits.items():
-        size = len(texts[label])
-        alone = [p for p in starts if not any(a <= p and p + size <= b and b - a > size for a, b in spans)]
-        if alone:
-            out[label] = alone
-    return out
+    return _EMPHASIS.sub("", text.replace("`", ""))
+
+
+def boxes(text: str) -> list[tuple[int, int, int]]:
+    """``(start, content_start, close)`` of every complete ``\\boxed{...}``, by position of its start; one pass."""
+    opens = {m.end(): m.start() for m in _BOX_OPEN.finditer(text)}
+    if not opens:
+        return []
+    found, stack = [], []
+    for i, c in enumerate(text):
+        if c == "{":
+            stack.append(i + 1)
+        elif c == "}" and stack:
+            opened = stack.pop()
+            if opened in opens:
+                found.append((opens[opened], opened, i))
+    return sorted(found)
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last complete ``\\boxed{...}`` (or ``\\fbox{...}``) in ``text``, braces balanced; else None."""
+    found = boxes(text)
+    if not found:
+        return None
+    start, content, close = max(found, key=lambda b: b[0])
+    return text[content:close].strip()
+
+
+def unwrap_boxed(text: str) -> str:
+    """``text`` with every complete ``\\boxed{X}`` replaced by ``X`` (an unclosed box is left as is)."""
+    found = boxes(text)
+    cuts = sorted([(s, c) for s, c, _ in found] + [(e, e + 1) for _, _, e in found])
+    if not cuts:
+        return text
+    out, cursor = [], 0
+    for a, b in cuts:
+        out.append(text[cursor:a])
+        cursor = b
+    out.append(text[cursor:])
+    return "".join(out)
+
+
+def unwrap(text: str) -> str:
+    """Strip layers of ``$...$`` / ``\\(...\\)`` / ``\\[...\\]`` / ``\\boxed{...}`` around the whole text, and a final period."""
+    text = text.strip()
+    for _ in range(4):
+        before = text
+        text = text.rstrip(".").strip()
+        if len(text) >= 2 and text[0] == "$" and text[-1] == "$":
+            text = text.strip("$").strip()
+        if text.startswith(("\\(", "\\[")) and text.endswith(("\\)", "\\]")):
+            text = text[2:-2].strip()
+        found = boxes(text) if text.startswith("\\") else []
+        if found and found[0][0] == 0 and found[0][2] == len(text) - 1:
+            text = text[found[0][1] : -1].strip()
+        if text == before:
+            break
+    return text

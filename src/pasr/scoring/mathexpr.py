@@ -15,8 +15,15 @@ How each side is parsed:
   read ``2k+2`` as ``2``.
 - ``<answer>`` content: same wrapping; when it reads like prose ("The answer is 18") or the
   wrapped parse finds nothing, math-verify's anchored extraction on the raw text is tried too.
-- a whole response without ``<answer>``: math-verify's default extraction (``\\boxed{}``
-  first, then "final answer is ..." anchors, then the last expression).
+- a whole response without ``<answer>``: its last ``\\boxed{}`` is its answer (a
+  self-correcting response's earlier boxes are not a set of answers); without a box,
+  math-verify's default extraction ("final answer is ..." anchors, then the last expression).
+
+Before either path the answer is cleaned (:func:`clean_answer`: Unicode minus, markdown,
+``\\sqrt(2)``, mixed numbers), and an answer that hedges between candidates for a one-value
+reference (:func:`hedges`) scores 0. Numbers follow one rule on every path:
+:func:`pasr.scoring.numeric.numbers_equal` (exact values exactly, written decimals to their
+written precision), never math-verify's 6-place rounding, which calls tiny values equal.
 """
 
 from __future__ import annotations
@@ -25,40 +32,123 @@ import logging
 import re
 import signal
 import threading
+import unicodedata
 from fractions import Fraction
 
-from pasr.scoring.numeric import find_numbers, same_number
+from pasr.scoring.extract import boxes, last_boxed, strip_markdown, unwrap, unwrap_boxed
+from pasr.scoring.numeric import MINUS_SIGNS, numbers_equal, read_plain
 
-# --- parent-side fast path ------------------------------------------------------------
+# --- parent side: what the answer is, and the fast path --------------------------------
 
-_PLAIN_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+")
-_BOXED_WHOLE = re.compile(r"^\\boxed\{(.*)\}$", re.DOTALL)
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox)\{([^{}]*)\}")
+_SQRT_PAREN = re.compile(r"\\?sqrt\s*\(")
+_MIXED = re.compile(r"(?<![\d.,/^{])(-?)(\d{1,9})(?:\s+(\d{1,9})\s*/\s*(\d{1,9})|\s*\\[dt]?frac\{(\d{1,9})\}\{(\d{1,9})\})(?![\d/])")
+_HEDGE = re.compile(  # several candidates: "19 or 20", "19 \\vee 20", "19 \\\\ 20", "19 \\to 20", a cases block
+    r"(?i)(?<![a-z\\])(?:or|either|and/or)(?![a-z])|\\text\{\s*or\s*\}"
+    r"|\\(?:lor|vee|to|implies|Rightarrow|rightarrow|Longrightarrow|iff|mid|quad|qquad)(?![a-zA-Z])"
+    r"|\\\\|\\&|\n|\\begin\{cases\}|(?<=\d)\s*[|~]\s*(?=[-\d])|;"
+)
+_CHAIN = re.compile(r"=|\\approx|≈")
+_UNITS = (
+    re.compile(r"\s*(?:\^\s*\{?\s*\\circ\s*\}?|°)\s*$"),  # 18^\circ, 18°
+    re.compile(r"(?:\s*\\(?:text|mbox|mathrm)\s*\{\s*[a-zA-Z][a-zA-Z .]*\}(?:\^\{?\d\}?)?)+\s*$"),  # 18 \text{ cm}^2
+    re.compile(r"(?:\s+(?!(?:or|and)\b)[a-zA-Z]{2,}\.?)+\s*$"),  # 18 dollars, 18 square feet
+)
+_ANSWER_IS = re.compile(r"(?i)\b(?:final answer|answer)\b\s*(?:is|:|=)")
+MAX_ANSWER_CHARS = 4000
+"""An answer text (``<answer>`` content or a box) longer than this is not a final answer: it scores 0."""
+
+_SEVERAL = re.compile(r",|;|&|\\\\|\\begin|\\cup|\\pm|\\mp|\\lor|\\vee|(?i:\bor\b)")
+"""What makes a reference several-valued (a set, tuple, matrix, cases): hedge checks do not apply to it."""
 
 
-def _unwrap(text: str) -> str:
-    """Strip one layer of ``$...$`` / ``\\(...\\)`` / ``\\boxed{...}`` around the whole text and a final period."""
-    text = text.strip()
-    for _ in range(3):
-        before = text
-        text = text.rstrip(".").strip()
-        if len(text) >= 2 and text[0] == "$" and text[-1] == "$":
-            text = text.strip("$").strip()
-        if text.startswith("\\(") and text.endswith("\\)"):
-            text = text[2:-2].strip()
-        if text.startswith("\\[") and text.endswith("\\]"):
-            text = text[2:-2].strip()
-        m = _BOXED_WHOLE.match(text)
-        if m:
-            text = m.group(1).strip()
-        if text == before:
-            break
+def _paren_to_braces(text: str, start: int) -> str:
+    """``text`` with the ``(...)`` group opening at ``start`` written as ``{...}`` (unchanged when unbalanced)."""
+    depth = 0
+    for i in range(start, min(len(text), start + 256)):  # a longer argument is left as written
+        depth += (text[i] == "(") - (text[i] == ")")
+        if depth == 0:
+            return text[:start] + "{" + text[start + 1 : i] + "}" + text[i + 1 :]
     return text
+
+
+def clean_answer(text: str) -> str:
+    """A math answer in the spelling math-verify reads correctly.
+
+    Unicode and markdown as for numbers (:func:`pasr.scoring.numeric.normalize` without its
+    number rewrites): ``−3`` is ``-3``, ``**73**`` is ``73``. ``\\sqrt(2)`` and ``sqrt(2)``
+    become ``\\sqrt{2}`` (math-verify otherwise drops the argument: ``5\\sqrt(2)`` read as 5).
+    Mixed numbers ``1 1/4`` and ``1 \\frac{1}{4}`` become ``\\frac{5}{4}``.
+    """
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).translate(MINUS_SIGNS).replace("\u2044", "/")
+    if "*" in text or "_" in text or "`" in text:
+        text = strip_markdown(text)
+    for _ in range(8 if "sqrt" in text else 0):  # nested \sqrt(\sqrt(x)) needs a pass per level; no more
+        m = _SQRT_PAREN.search(text)
+        if not m:
+            break
+        text = text[: m.start()] + "\\sqrt" + _paren_to_braces(text, m.end() - 1)[m.end() - 1 :]
+
+    def mixed(m: re.Match) -> str:
+        whole, num, den = int(m.group(2)), int(m.group(3) or m.group(5)), int(m.group(4) or m.group(6))
+        if den == 0:
+            return m.group(0)
+        return f"{m.group(1)}\\frac{{{whole * den + num}}}{{{den}}}"
+
+    return _MIXED.sub(mixed, text)
+
+
+def answer_span(text: str, tagged: bool) -> tuple[str, bool]:
+    """``(text, tagged)`` narrowed to the final answer: a whole response's last ``\\boxed{}`` counts as its answer.
+
+    A self-correcting response ("\\boxed{5} ... that is wrong ... \\boxed{7}") answers 7; its
+    earlier boxes are not a set of answers. Without a box, the last "answer is ..." statement is
+    the answer; without either, math-verify's own extraction reads the whole response.
+    """
+    if tagged:
+        return text, True
+    boxed = last_boxed(text)
+    if boxed is not None:
+        return boxed, True
+    anchors = [m.end() for m in _ANSWER_IS.finditer(text)]
+    if anchors:  # "... The final answer is $18$. I hope it is correct."
+        statement = re.split(r"(?<![\d\\])\.(?!\d)|\n", text[anchors[-1] :].strip(), maxsplit=1)[0].strip()
+        if statement:
+            return statement, True
+    return text, False
+
+
+def hedges(text: str, tagged: bool, reference: str) -> bool:
+    """Whether an answer offers several candidates ("18 or 19", "\\boxed{5}, \\boxed{7}") for a one-value reference.
+
+    Only answer texts (``tagged``) are judged: a whole response's reasoning may say "or".
+    """
+    if not tagged or _SEVERAL.search(str(reference)):
+        return False  # a set, tuple or "x or y" reference: several values may be the answer
+    if _HEDGE.search(text):
+        return True
+    chain = [read_plain(part) for part in _CHAIN.split(unwrap_boxed(text))]
+    if len(chain) > 1 and all(chain) and any(not numbers_equal(chain[0], n) for n in chain[1:]):
+        return True  # "19 = 20": a chain of numbers that do not agree
+    return len({b for b in _boxed_contents(text)}) > 1
+
+
+def _boxed_contents(text: str, limit: int = 8) -> list[str]:
+    """Normalised contents of the outermost boxes (at most ``limit``; nested boxes are inside them)."""
+    out, reach = [], -1
+    for start, content, close in boxes(text):
+        if start > reach:
+            out.append(normalize_latex(text[content:close]))
+            reach = close
+            if len(out) >= limit:
+                break
+    return out
 
 
 def normalize_latex(text: str) -> str:
     """A canonical spelling for exact comparison: no spacing commands, ``\\left``/``\\right``, ``\\text``, blanks."""
-    text = _unwrap(text)
+    text = unwrap(text)
     text = _TEXT_CMD.sub(r"\1", text)
     text = re.sub(r"\\[dt]frac", r"\\frac", text)
     text = re.sub(r"\\(?:left|right)(?![a-zA-Z])", "", text)
@@ -67,29 +157,31 @@ def normalize_latex(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-def plain_number(text: str) -> Fraction | None:
-    """The value of text that is only a number (``18``, ``$18``, ``1,000``, ``18.0``, ``\\boxed{18}``), else None.
-
-    Units, percent signs or words make it not plain: those go to math-verify, which knows
-    that ``18\\%`` equals ``0.18``.
-    """
-    t = normalize_latex(text)
-    t = t.replace("\\$", "").lstrip("$")
-    if not _PLAIN_NUMBER.fullmatch(t):
-        return None
-    found = find_numbers(t)
-    return found[0] if len(found) == 1 else None
+def _plain_value(text: str):
+    """The number a math answer is, units and degree signs aside ("18 dollars", "18^\\circ"), else None."""
+    found = read_plain(text)
+    if found is not None:
+        return found
+    bare = unwrap(text)
+    for units in _UNITS:
+        bare = units.sub("", bare)
+    return read_plain(bare) if bare and bare != text else None
 
 
 def fast_path(text: str, tagged: bool, reference: str) -> float | None:
-    """1.0/0.0 when no symbolic check is needed, else None (send it to :func:`verify_math`)."""
+    """1.0/0.0 when no symbolic check is needed, else None (send it to :func:`verify_math`).
+
+    ``text`` is a cleaned answer (:func:`clean_answer`). Decided here: the same text after
+    LaTeX clean-up, and two plain numbers, compared by :func:`pasr.scoring.numeric.numbers_equal`
+    (the rule :func:`verify_math` also applies to numbers it parses).
+    """
     if not tagged:
         return None  # a whole response needs math-verify's extraction
     if normalize_latex(text) == normalize_latex(reference) and normalize_latex(text):
         return 1.0
-    gold, pred = plain_number(reference), plain_number(text)
+    gold, pred = _plain_value(reference), _plain_value(text)
     if gold is not None and pred is not None:
-        return 1.0 if same_number(gold, pred) else 0.0
+        return 1.0 if numbers_equal(gold, pred) else 0.0
     return None
 
 
@@ -136,11 +228,44 @@ def pred_parses(text: str, tagged: bool) -> list[list]:
     return out
 
 
+def _exact_number(expr):
+    """``expr`` evaluated when it is a number that math-verify would compare with rounding, else None.
+
+    math-verify compares numbers to 6 decimal places (``float_rounding``), and non-atomic
+    numeric expressions after ``evalf(chop=True)``, which calls ``2^{-98}`` and ``2^{-99}``
+    equal. Plain numbers are decided by :func:`pasr.scoring.numeric.numbers_equal` instead.
+    """
+    from sympy import Float
+
+    try:
+        if not getattr(expr, "is_number", False) or expr.has(Float) or not expr.is_real:
+            return None
+        return expr.doit()
+    except Exception:  # noqa: BLE001 - anything odd goes to math-verify
+        return None
+
+
+def _numbers_match(gold, pred) -> bool | None:
+    """Exact numbers compared without rounding: True/False, or None when math-verify should decide."""
+    from sympy import Float
+
+    a, b = _exact_number(gold), _exact_number(pred)
+    if a is None or b is None:
+        return None
+    if a.is_Rational and b.is_Rational:
+        return numbers_equal(Fraction(int(a.p), int(a.q)), Fraction(int(b.p), int(b.q)))
+    va, vb = a.evalf(60), b.evalf(60)  # exact irrationals: equal to 50 significant digits, relative
+    scale = max(abs(va), abs(vb))
+    return bool(scale == 0 or abs(va - vb) <= scale * Float("1e-50", 60))
+
+
 def verify_math(text: str, tagged: bool, reference: str) -> float:
     """1.0 when the answer is mathematically equivalent to the reference (math-verify), else 0.0.
 
-    Runs without math-verify's signal-based timeouts; call it under :func:`run_item`
-    (worker main thread) so a pathological input is still cut off.
+    ``text, tagged`` come from :func:`answer_span` and :func:`clean_answer`. Two exact
+    numbers are compared exactly (:func:`_numbers_match`); everything else by math-verify's
+    ``verify``. Runs without math-verify's signal-based timeouts; call it under
+    :func:`run_item` (worker main thread) so a pathological input is still cut off.
     """
     fast = fast_path(text, tagged, reference)
     if fast is not None:
@@ -150,7 +275,10 @@ def verify_math(text: str, tagged: bool, reference: str) -> float:
     for gold in gold_parses(reference):
         for pred in pred_parses(text, tagged):
             try:
-                if verify(gold, pred, timeout_seconds=None):
+                same = _numbers_match(gold[0], pred[0]) if "%" not in text + reference else None
+                if same is None:
+                    same = verify(gold, pred, timeout_seconds=None)
+                if same:
                     return 1.0
             except Exception:  # noqa: BLE001 - a comparison sympy cannot do is "not equal"
                 continue
@@ -169,7 +297,8 @@ def init_worker() -> None:
     """Process-pool initializer: import math-verify once, keep Ctrl-C for the parent, quiet its warnings."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.getLogger("math_verify").setLevel(logging.ERROR)
-    verify_math("1", True, "\\frac{2}{2}")  # warm sympy and the LaTeX grammar
+    verify_math("2(k+1)", True, "2k+2")  # warm sympy, the LaTeX grammar and math-verify's verify
+    verify_math("2^{-3}", True, "\\frac{1}{8}")  # and the exact-number comparison
 
 
 def ping(delay: float = 0.05) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import logging
 import math
 import multiprocessing
@@ -65,15 +66,54 @@ _NO_JUDGE = (
 
 
 def metric_of(task: str) -> str:
-    """The metric a family reports (accuracy, f1 or rouge_l); unknown families report accuracy."""
-    return METRIC.get(task, "accuracy")
+    """The metric a family or benchmark reports (accuracy, f1 or rouge_l); unknown names report accuracy."""
+    try:
+        return METRIC[family(task)]
+    except PasrError:
+        return "accuracy"
 
 
+@functools.lru_cache(maxsize=512)
 def family(task: str) -> str:
-    """Check ``task`` is a known answer family and return it."""
-    if task not in FAMILIES:
-        raise PasrError(f"unknown task {task!r}: the answer family must be one of {', '.join(FAMILIES)}")
-    return task
+    """The answer family of ``task``: an answer family (``gsm8k``, ``choice``, ...) or a benchmark name.
+
+    Benchmark names (``arc``, ``mmlu``, ``commonsenseqa``, ``xsum``, ``math500``, ``synthetic``,
+    ...; see ``pasr data list``) resolve to their spec's family; case does not matter.
+    Raises :class:`~pasr.errors.PasrError` for anything else.
+    """
+    if task in FAMILIES:
+        return task
+    name = str(task).strip().lower()
+    if name in FAMILIES:
+        return name
+    from pasr.data.benchmarks import BENCHMARKS  # data specs know their family; imported on first miss only
+
+    spec = BENCHMARKS.get(name)
+    if spec is not None:
+        return spec.task
+    raise PasrError(
+        f"unknown task {task!r}: give an answer family ({', '.join(FAMILIES)}) "
+        f"or a benchmark name ({', '.join(sorted(BENCHMARKS))})"
+    )
+
+
+def _text(response: Any) -> str:
+    """A response as text (None -> "")."""
+    return response if isinstance(response, str) else ("" if response is None else str(response))
+
+
+def _math_job(response: str, reference: str) -> float | tuple[str, bool]:
+    """A math item decided here (its score), or the cleaned ``(text, tagged)`` for the math pool."""
+    text, tagged = mathexpr.answer_span(*answer_text(response))
+    if tagged and len(text) > mathexpr.MAX_ANSWER_CHARS:
+        return 0.0
+    if tagged and text == reference.strip():
+        return 1.0  # the reference, as written
+    text = mathexpr.clean_answer(text)
+    if mathexpr.hedges(text, tagged, reference):
+        return 0.0
+    fast = mathexpr.fast_path(text, tagged, reference)
+    return (text, tagged) if fast is None else fast
 
 
 def _clamp(x: Any) -> float:
@@ -119,6 +159,7 @@ class Scorer:
         self.startup_timeout = startup_timeout
         self.timeouts = 0  # items cut by the timeout (scored 0)
         self.restarts = 0  # pools killed because a worker did not come back
+        self.errors = 0  # responses whose scoring raised (scored 0)
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.RLock()
 
@@ -131,7 +172,23 @@ class Scorer:
         references: Sequence[str],
         questions: Sequence[str | None] | None = None,
     ) -> list[float]:
-        """One score in [0, 1] per item, in order."""
+        """One score in [0, 1] per item, in order (see :meth:`score_many_with_errors`)."""
+        return self.score_many_with_errors(tasks, responses, references, questions)[0]
+
+    def score_many_with_errors(
+        self,
+        tasks: Sequence[str],
+        responses: Sequence[str],
+        references: Sequence[str],
+        questions: Sequence[str | None] | None = None,
+    ) -> tuple[list[float], dict[int, str]]:
+        """``(scores, errors)``: one score in [0, 1] per item, and ``{index: message}`` for items that failed.
+
+        ``tasks`` are answer families or benchmark names (:func:`family`). A response whose
+        scoring raises scores 0, is counted in :attr:`errors` and logged: one odd completion
+        never ends a batch (or a training run). A bad *reference* is a data error and raises
+        :class:`~pasr.errors.PasrError` naming the item, as does a missing judge.
+        """
         n = len(tasks)
         if questions is None:
             questions = [None] * n
@@ -146,23 +203,26 @@ class Scorer:
             raise PasrError(_NO_JUDGE)
         judged = set(to_judge)
         scores = [0.0] * n
+        errors: dict[int, str] = {}
         math_jobs: list[tuple[int, str, bool, str]] = []
         for i in range(n):
             if i in judged:
                 continue
-            response, reference = responses[i] or "", str(references[i])
-            if fams[i] == "math":
-                text, tagged = answer_text(response)
-                fast = mathexpr.fast_path(text, tagged, reference)
-                if fast is None:
-                    math_jobs.append((i, text, tagged, reference))
+            response, reference = _text(responses[i]), str(references[i])
+            try:
+                if fams[i] == "math":
+                    job = _math_job(response, reference)
+                    if isinstance(job, float):
+                        scores[i] = job
+                    else:
+                        math_jobs.append((i, *job, reference))
                 else:
-                    scores[i] = fast
-            else:
-                try:
                     scores[i] = _RULES[fams[i]](response, reference, questions[i])
-                except PasrError as exc:
-                    raise PasrError(f"item {i} of the batch (task {tasks[i]!r}): {exc}") from exc
+            except PasrError as exc:
+                raise PasrError(f"item {i} of the batch (task {tasks[i]!r}): {exc}") from exc
+            except Exception as exc:  # noqa: BLE001 - one response must not end the batch
+                errors[i] = f"{type(exc).__name__}: {str(exc)[:200]}"
+                log.warning("scoring item %d (task %r) failed, scoring 0: %s", i, tasks[i], errors[i])
         if math_jobs:
             for i, value in self._run_math(math_jobs).items():
                 scores[i] = value
@@ -171,7 +231,7 @@ class Scorer:
                 {
                     "question": questions[i] or "",
                     "reference": str(references[i]),
-                    "answer": answer_text(responses[i] or "")[0],
+                    "answer": answer_text(_text(responses[i]))[0],
                     "task": tasks[i],
                 }
                 for i in to_judge
@@ -181,7 +241,8 @@ class Scorer:
                 raise PasrError(f"the judge returned {len(judged_scores)} scores for {len(items)} items")
             for i, value in zip(to_judge, judged_scores):
                 scores[i] = value
-        return [_clamp(s) for s in scores]
+        self.errors += len(errors)
+        return [_clamp(s) for s in scores], errors
 
     def score(self, task: str, response: str, reference: str, question: str | None = None) -> float:
         """One item (see :meth:`score_many`)."""

@@ -101,6 +101,13 @@ class PasrGRPOConfig(GRPOConfig, DataArguments, JudgeArguments):
     cpu_bf16_generation: bool = field(
         default=True, metadata={"help": "On CPUs with bf16 support, generate under bf16 autocast (1.6x faster)."}
     )
+    completion_prefix: str = field(
+        default="",
+        metadata={
+            "help": "The text the chat template puts at the start of the assistant turn, e.g. '<think>\\n' for "
+            "DeepSeek-R1 distills; completions are parsed as its continuation."
+        },
+    )
 
     # Paper-faithful defaults (TRL's own defaults differ).
     beta: float = field(default=0.04, metadata={"help": "KL coefficient to the reference model."})

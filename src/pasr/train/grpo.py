@@ -70,28 +70,21 @@ class PasrGRPOTrainer(GRPOTrainer):
         return out
 
 
-def build_scorer(config: PasrGRPOConfig):
-    """The accuracy scorer: rule-based families, plus the LLM judge when configured."""
+def build_scorer(config):
+    """The accuracy scorer of a training command: rule-based families, plus the LLM judge when configured.
+
+    ``config`` has the ``judge_*`` fields (:class:`pasr.train.config.JudgeArguments`) and
+    optionally ``scoring_timeout``; the judge is built by :func:`pasr.judge.judge_from_args`
+    and checked against its server now, not as a run of fallback scores later.
+    """
+    from pasr.judge import judge_from_args
     from pasr.scoring import Scorer
 
-    judge = None
-    if config.judge_url:
-        from pasr.judge import Judge, JudgeConfig
-
-        judge = Judge(
-            JudgeConfig(
-                base_url=config.judge_url,
-                model=config.judge_model,
-                api_key_env=config.judge_api_key_env,
-                concurrency=config.judge_concurrency,
-                timeout=config.judge_timeout,
-                fallback_score=config.judge_fallback_score,
-                retries=config.judge_retries,
-                cache_dir=config.judge_cache_dir,
-            )
-        )
-        judge.check()  # a wrong URL or model name fails now, not as a run of fallback scores
-    return Scorer(judge=judge, judge_all=config.judge_all, timeout=config.scoring_timeout)
+    return Scorer(
+        judge=judge_from_args(config),
+        judge_all=config.judge_all,
+        timeout=getattr(config, "scoring_timeout", 5.0),
+    )
 
 
 def system_prompt_text(name_or_text: str) -> str:
@@ -223,6 +216,7 @@ def build_trainer(
         lazy=config.lazy_baseline,
         weights=RewardWeights(*(weights + [1.0, 1.0, 1.0])[:3]),
         rollout_log=rollout_log,
+        completion_prefix=config.completion_prefix,
     )
     if weights and len(weights) != len(rewards.functions()):
         raise PasrError(

@@ -9,6 +9,7 @@ metrics and writes the rollout log. The arithmetic of each reward lives in
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -21,6 +22,8 @@ from pasr.prompts import STANDARD_SYSTEM_PROMPT, chat
 from pasr.rewards import RewardWeights, refine_reward, total_reward
 from pasr.train.baseline import StandardBaseline
 from pasr.train.rollout_log import RolloutLog
+
+log = logging.getLogger(__name__)
 
 
 def completion_text(completion: Any) -> str:
@@ -48,6 +51,7 @@ class PasrRewards:
         weights: RewardWeights | None = None,
         rollout_log: RolloutLog | None = None,
         standard_system_prompt: str = STANDARD_SYSTEM_PROMPT,
+        completion_prefix: str = "",
     ):
         self.scorer = scorer
         self.mode = mode
@@ -57,10 +61,12 @@ class PasrRewards:
         self.weights = weights or RewardWeights()
         self.rollout_log = rollout_log
         self.standard_system_prompt = standard_system_prompt
+        self.completion_prefix = completion_prefix  # what the chat template prefills (e.g. '<think>\n')
         self.trainer: Any = None
         self._batch_key: tuple | None = None
         self._traces: list = []
         self._accuracy: list[float] | None = None
+        self._errors: dict[int, str] = {}  # completion index -> why its scoring failed (it scored 0)
         self.baseline_generations = 0  # steps on which the baseline was generated (lazy skips the rest)
 
     def bind(self, trainer: Any) -> None:
@@ -80,14 +86,15 @@ class PasrRewards:
         key = (id(completions), tuple(texts))  # TRL passes one list object to every reward function of a batch
         if key != self._batch_key:
             self._batch_key = key
-            self._traces = [parse(t) for t in texts]
+            self._traces = [parse(t, prefix=self.completion_prefix) for t in texts]
             self._accuracy = None
+            self._errors = {}
         return texts
 
     def _accuracies(self, texts, question, reference, task, log_metric=None) -> list[float]:
         if self._accuracy is None:
             start = time.perf_counter()
-            self._accuracy = self.scorer.score_many(task, texts, reference, question)
+            self._accuracy, self._errors = score_batch(self.scorer, task, texts, reference, question)
             if log_metric is not None:
                 log_metric("time/scoring", time.perf_counter() - start)
         return self._accuracy
@@ -142,9 +149,9 @@ class PasrRewards:
         prompts = [chat(self.standard_system_prompt, q, t) for q, t in zip(question, task)]
 
         def score(slots: list[int], texts: list[str]) -> list[float]:
-            return self.scorer.score_many(
-                [task[s] for s in slots], texts, [reference[s] for s in slots], [question[s] for s in slots]
-            )
+            return score_batch(
+                self.scorer, [task[s] for s in slots], texts, [reference[s] for s in slots], [question[s] for s in slots]
+            )[0]
 
         baseline = StandardBaseline(self.trainer, self.baseline_samples)
         per_slot, samples, own_scores = baseline.baselines(prompts, score)
@@ -178,6 +185,8 @@ class PasrRewards:
                     "rank": self.trainer.accelerator.process_index if self.trainer else 0,
                 }
             )
+            if i in self._errors:
+                rows[-1]["scoring_error"] = self._errors[i]
         all_rows = gather_object(rows) if self.trainer is not None else rows
         state = kwargs.get("trainer_state")
         step = (state.global_step + 1) if state is not None else None
@@ -191,12 +200,38 @@ class PasrRewards:
             self.rollout_log.append(all_rows)
 
 
+def score_batch(scorer: Any, tasks, texts, references, questions) -> tuple[list[float], dict[int, str]]:
+    """``(accuracies, errors)`` of a batch; a completion whose scoring fails scores 0 and is named in ``errors``.
+
+    The scorer already isolates per-response failures; should the whole call still raise
+    (a reference the scorer rejects, a judge that breaks), the batch is scored item by item
+    so only the items that fail get 0. A training run never ends on one completion's score.
+    """
+    try:
+        if hasattr(scorer, "score_many_with_errors"):
+            return scorer.score_many_with_errors(tasks, texts, references, questions)
+        return list(scorer.score_many(tasks, texts, references, questions)), {}
+    except Exception as exc:  # noqa: BLE001 - isolate the culprit below
+        log.warning("scoring the batch failed (%s: %s); scoring item by item", type(exc).__name__, exc)
+    scores: list[float] = []
+    errors: dict[int, str] = {}
+    for i in range(len(texts)):
+        try:
+            one = float(scorer.score_many([tasks[i]], [texts[i]], [references[i]], [questions[i]])[0])
+        except Exception as exc:  # noqa: BLE001
+            one, errors[i] = 0.0, f"{type(exc).__name__}: {str(exc)[:200]}"
+            log.warning("scoring completion %d failed, scoring 0: %s", i, errors[i])
+        scores.append(one)
+    return scores, errors
+
+
 def batch_metrics(rows: list[dict], scorer: Any = None) -> dict[str, float]:
     """PASR's per-step metrics over a gathered batch of rollout rows."""
     n = len(rows)
     refining = [r for r in rows if r["trace"]["refined"]]
     plain = [r for r in rows if not r["trace"]["refined"]]
     metrics = {
+        "scoring/errors": float(sum("scoring_error" in r for r in rows)),
         "pasr/refine_rate": len(refining) / n,
         "pasr/refines_per_completion": sum(len(r["trace"]["refines"]) for r in rows) / n,
         "pasr/format_valid_rate": sum(r["trace"]["valid"] for r in rows) / n,
