@@ -511,6 +511,26 @@ def _warm_imports():
     score("summary", "a b", "a b")
 
 
+LIMIT_S = 0.1
+"""No rule scorer may spend more CPU time than this on one response (the math pool has its own timeout)."""
+
+
+def cpu_seconds(fn, *args) -> float:
+    """Thread CPU seconds of ``fn(*args)``: the least of up to three runs, re-run only while over the limit.
+
+    CPU time, not wall time, so other processes on a loaded CI machine do not count; the re-runs
+    keep a stray cache miss or page fault from failing a bound that the code meets.
+    """
+    best = float("inf")
+    for _ in range(3):
+        start = time.thread_time()
+        fn(*args)
+        best = min(best, time.thread_time() - start)
+        if best < LIMIT_S:
+            break
+    return best
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(text=adversarial())
 def test_no_rule_scorer_raises_or_takes_100ms(text):
@@ -518,13 +538,10 @@ def test_no_rule_scorer_raises_or_takes_100ms(text):
 
     for response in (text, tag(text)):
         for task, reference, question in _FAMILY_ARGS:
-            start = time.thread_time()
-            value = _RULES[task](response, reference, question)
-            assert 0.0 <= value <= 1.0
-            assert time.thread_time() - start < 0.1, (task, response[:80])
-        start = time.thread_time()
-        _math_job(response, "\\frac{1}{2}")  # the parent side of math: everything outside the pool
-        assert time.thread_time() - start < 0.1, ("math", response[:80])
+            assert 0.0 <= _RULES[task](response, reference, question) <= 1.0
+            assert cpu_seconds(_RULES[task], response, reference, question) < LIMIT_S, (task, response[:80])
+        # the parent side of math: everything outside the pool
+        assert cpu_seconds(_math_job, response, "\\frac{1}{2}") < LIMIT_S, ("math", response[:80])
 
 
 @pytest.mark.parametrize("text", [
@@ -537,12 +554,8 @@ def test_long_adversarial_inputs_are_fast(text):
 
     for response in (text, tag(text)):
         for task, reference, question in _FAMILY_ARGS:
-            start = time.thread_time()
-            _RULES[task](response, reference, question)
-            assert time.thread_time() - start < 0.1, (task, response[:60])
-        start = time.thread_time()
-        _math_job(response, "18")
-        assert time.thread_time() - start < 0.1, ("math", response[:60])
+            assert cpu_seconds(_RULES[task], response, reference, question) < LIMIT_S, (task, response[:60])
+        assert cpu_seconds(_math_job, response, "18") < LIMIT_S, ("math", response[:60])
 
 
 # --- reward-hacking suite: hedges and padding score 0 while the honest answer scores 1 ------------------------------
@@ -594,9 +607,7 @@ def test_rouge_l_equals_rouge_score_and_is_fast_on_long_answers():
         assert rouge_l(p, r) == reference_scorer.score(r, p)["rougeL"].fmeasure, (p, r)
     reference = "Sarah gave Maria a gift because Sarah was kind and the weather was cold in the town that day."
     for long in ["a " * 50_000, "1 " * 50_000, "man " * 25_000, "cat mat dog the " * 6_250]:
-        start = time.thread_time()
-        rouge_l(long, reference)
-        assert time.thread_time() - start < 0.1
+        assert cpu_seconds(rouge_l, long, reference) < LIMIT_S
 
 
 @pytest.mark.parametrize("blank", ["\u2d7f", "\U00016fe4", "\U0001d159", "\ue000", "\U000f0000", "\ufffc",
@@ -630,3 +641,14 @@ def test_float32_ties_are_ties():
     np = pytest.importorskip("numpy")
     assert refine_reward(np.float32(0.1), [0.1] * 3, refined=True) == -0.5
     assert refine_reward(0.67, [np.float32(0.67)] * 8, refined=True) == -0.5
+
+
+def test_benchmark_names_in_record_files_and_prompts(tmp_path):
+    from pasr.data.records import read_records
+    from pasr.prompts import TASK_INSTRUCTIONS, task_instruction
+
+    path = tmp_path / "records.jsonl"
+    path.write_text(json.dumps({"id": "1", "question": "q", "reference": "A", "task": "ARC"}) + "\n")
+    assert [r.task for r in read_records(path)] == ["choice"]
+    assert task_instruction("mmlu") == TASK_INSTRUCTIONS["choice"]
+    assert task_instruction("synthetic") == TASK_INSTRUCTIONS["arith"]

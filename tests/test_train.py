@@ -63,6 +63,9 @@ def test_check_records_errors_before_model_load(tmp_path):
     bad[0].task = "poetry"
     with pytest.raises(PasrError, match="unknown task"):
         check_records(bad, config)
+    by_benchmark = tiny_records(2)
+    by_benchmark[0].task = "synthetic"  # a benchmark name is accepted where a family is expected
+    check_records(by_benchmark, config)
     open_ended = tiny_records(2)
     open_ended[1].task = "open"
     with pytest.raises(PasrError, match="judge"):

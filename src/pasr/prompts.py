@@ -45,7 +45,12 @@ TASK_INSTRUCTIONS = {
 
 
 def task_instruction(task: str) -> str:
-    """The instruction appended to a question of answer family ``task``."""
+    """The instruction appended to a question of answer family ``task`` (a benchmark name means its family)."""
+    if task not in TASK_INSTRUCTIONS:
+        from pasr.data.benchmarks import BENCHMARKS
+
+        spec = BENCHMARKS.get(str(task).strip().lower())
+        task = spec.task if spec is not None else "open"
     return TASK_INSTRUCTIONS.get(task, TASK_INSTRUCTIONS["open"])
 
 

@@ -106,13 +106,15 @@ class TrainResult:
 
 def check_records(records: list[Record], config: PasrGRPOConfig) -> None:
     """Fail before any model is loaded on data the rewards cannot score."""
-    from pasr.scoring import FAMILIES
+    from pasr.scoring import family
 
     if not records:
         raise PasrError(f"the training data ({config.dataset}) is empty")
-    unknown = sorted({r.task for r in records} - set(FAMILIES))
-    if unknown:
-        raise PasrError(f"unknown task(s) {unknown} in the training data; known: {', '.join(FAMILIES)}")
+    for task in sorted({r.task for r in records}):
+        try:
+            family(task)  # an answer family or a benchmark name
+        except PasrError as err:
+            raise PasrError(f"the training data ({config.dataset}): {err}") from None
     if not config.judge_url and any(r.task == "open" for r in records):
         raise PasrError(
             "the training data has open-ended questions (task 'open'), which need the LLM judge: "
