@@ -16,8 +16,9 @@ How each side is parsed:
 - ``<answer>`` content: same wrapping; when it reads like prose ("The answer is 18") or the
   wrapped parse finds nothing, math-verify's anchored extraction on the raw text is tried too.
 - a whole response without ``<answer>``: its last ``\\boxed{}`` is its answer (a
-  self-correcting response's earlier boxes are not a set of answers); without a box,
-  math-verify's default extraction ("final answer is ..." anchors, then the last expression).
+  self-correcting response's earlier boxes are not a set of answers); without a box, its last
+  "answer is ..." statement; without either, math-verify's default extraction (the last
+  expression).
 
 Before either path the answer is cleaned (:func:`clean_answer`: Unicode minus, markdown,
 ``\\sqrt(2)``, mixed numbers), and an answer that hedges between candidates for a one-value
@@ -46,7 +47,7 @@ _MIXED = re.compile(r"(?<![\d.,/^{])(-?)(\d{1,9})(?:\s+(\d{1,9})\s*/\s*(\d{1,9})
 _HEDGE = re.compile(  # several candidates: "19 or 20", "19 \\vee 20", "19 \\\\ 20", "19 \\to 20", a cases block
     r"(?i)(?<![a-z\\])(?:or|either|and/or)(?![a-z])|\\text\{\s*or\s*\}"
     r"|\\(?:lor|vee|to|implies|Rightarrow|rightarrow|Longrightarrow|iff|mid|quad|qquad)(?![a-zA-Z])"
-    r"|\\\\|\\&|\n|\\begin\{cases\}|(?<=\d)\s*[|~]\s*(?=[-\d])|;"
+    r"|\\\\|\\&|\\begin\{cases\}|(?<=\d)[^\S\n]*[|~\n]\s*(?=[-\d])|;"
 )
 _CHAIN = re.compile(r"=|\\approx|≈")
 _UNITS = (
