@@ -338,6 +338,9 @@ def test_mixed_numbers_in_numeric_families():
     ("1,00", "#### 100", 0.0),
     ("18e3", "#### 18", 0.0),
     ("18e3", "#### 18000", 1.0),
+    ("1.5e2", "#### 150", 1.0),  # one decimal place less two powers of ten: places -1, still a number
+    ("1.5 \\times 10^2", "#### 150", 1.0),
+    ("1.5e2", "#### 15", 0.0),
     ("1.8 \\times 10^4", "#### 18000", 1.0),
     ("1.8 \\times 10^4", "#### 18", 0.0),
     ("10^3", "#### 10", 0.0),
@@ -534,14 +537,15 @@ def cpu_seconds(fn, *args) -> float:
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(text=adversarial())
 def test_no_rule_scorer_raises_or_takes_100ms(text):
-    from pasr.scoring.scorer import _RULES, _math_job
+    from pasr.scoring.mathexpr import prepare
+    from pasr.scoring.scorer import _RULES
 
     for response in (text, tag(text)):
         for task, reference, question in _FAMILY_ARGS:
             assert 0.0 <= _RULES[task](response, reference, question) <= 1.0
             assert cpu_seconds(_RULES[task], response, reference, question) < LIMIT_S, (task, response[:80])
         # the parent side of math: everything outside the pool
-        assert cpu_seconds(_math_job, response, "\\frac{1}{2}") < LIMIT_S, ("math", response[:80])
+        assert cpu_seconds(prepare, response, "\\frac{1}{2}") < LIMIT_S, ("math", response[:80])
 
 
 @pytest.mark.parametrize("text", [
@@ -550,12 +554,13 @@ def test_no_rule_scorer_raises_or_takes_100ms(text):
     "Option 1 " * 5000, "A " * 20000, "1,0001,000" * 5000,
 ])
 def test_long_adversarial_inputs_are_fast(text):
-    from pasr.scoring.scorer import _RULES, _math_job
+    from pasr.scoring.mathexpr import prepare
+    from pasr.scoring.scorer import _RULES
 
     for response in (text, tag(text)):
         for task, reference, question in _FAMILY_ARGS:
             assert cpu_seconds(_RULES[task], response, reference, question) < LIMIT_S, (task, response[:60])
-        assert cpu_seconds(_math_job, response, "18") < LIMIT_S, ("math", response[:60])
+        assert cpu_seconds(prepare, response, "18") < LIMIT_S, ("math", response[:60])
 
 
 # --- reward-hacking suite: hedges and padding score 0 while the honest answer scores 1 ------------------------------

@@ -310,7 +310,8 @@ def _only_end_of_turn(s: str, table: dict[str, tuple[str, ...]]) -> bool:
             return False
 
 
-def _as_text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A completion as text: None is "", anything else its ``str``."""
     return value if isinstance(value, str) else ("" if value is None else str(value))
 
 
@@ -327,9 +328,9 @@ def parse(text: str, *, prefix: str = "", end_tokens: Iterable[str] = ()) -> Tra
     reported, wherever it is, with its position clamped to [0, 1] (relative to the whole text
     when there is no ``<think>``); the answer is :func:`extract_answer`'s.
     """
-    prefix = _as_text(prefix)
+    prefix = as_text(prefix)
     base = len(prefix)
-    text = prefix + _as_text(text)
+    text = prefix + as_text(text)
     table = _END_TOKENS if not end_tokens else _token_table(end_tokens)
     tags = [_Tag(m.group(), m.start(), m.end()) for m in _TAG.finditer(text)]
     violations: list[str] = []

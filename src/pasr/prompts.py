@@ -47,10 +47,9 @@ TASK_INSTRUCTIONS = {
 def task_instruction(task: str) -> str:
     """The instruction appended to a question of answer family ``task`` (a benchmark name means its family)."""
     if task not in TASK_INSTRUCTIONS:
-        from pasr.data.benchmarks import BENCHMARKS
+        from pasr.data.benchmarks import benchmark_family
 
-        spec = BENCHMARKS.get(str(task).strip().lower())
-        task = spec.task if spec is not None else "open"
+        task = benchmark_family(task) or "open"
     return TASK_INSTRUCTIONS.get(task, TASK_INSTRUCTIONS["open"])
 
 

@@ -287,6 +287,12 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
 """Every benchmark pasr knows by name."""
 
 
+def benchmark_family(name: str) -> str | None:
+    """The answer family of benchmark ``name`` (``arc`` -> ``choice``; case-insensitive), or None for no benchmark."""
+    spec = BENCHMARKS.get(str(name).strip().lower())
+    return spec.task if spec is not None else None
+
+
 def get_spec(name: str) -> BenchmarkSpec:
     try:
         return BENCHMARKS[name]

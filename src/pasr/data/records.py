@@ -103,14 +103,6 @@ def _json_list_rows(path: Path, text: str) -> list[tuple[int, Any]]:
     return rows
 
 
-def _family_of(task: str) -> str:
-    """A benchmark name (``arc``, ``xsum``, ...) as its answer family; anything else as given."""
-    from pasr.data.benchmarks import BENCHMARKS  # benchmarks imports this module
-
-    spec = BENCHMARKS.get(task.strip().lower())
-    return spec.task if spec is not None else task
-
-
 def read_records(
     path: str | Path,
     *,
@@ -126,6 +118,8 @@ def read_records(
     (default ``id``; rows without one get ``<file stem>-<index>``). File fields not mapped onto the record
     go into ``meta``. Errors name the file, the line and the field.
     """
+    from pasr.data.benchmarks import benchmark_family  # a benchmark name ("arc") means its family; imports us
+
     path = Path(path)
     mapping = dict(fields or {})
     unknown = sorted(set(mapping) - set(RECORD_FIELDS))
@@ -163,7 +157,7 @@ def read_records(
             raise PasrError(f"{where}: missing field 'task'; pass task=... (CLI: --task) to set the answer family")
         if not isinstance(row_task, str) or not row_task:
             raise PasrError(f"{where}, field 'task': must be a non-empty string, got {row_task!r}")
-        row_task = _family_of(row_task)
+        row_task = benchmark_family(row_task) or row_task
         row_id = value("id", False)
         if row_id is None:
             row_id = f"{path.stem}-{index}"

@@ -33,11 +33,10 @@ import logging
 import re
 import signal
 import threading
-import unicodedata
 from fractions import Fraction
 
-from pasr.scoring.extract import boxes, last_boxed, strip_markdown, unwrap, unwrap_boxed
-from pasr.scoring.numeric import MINUS_SIGNS, numbers_equal, read_plain
+from pasr.scoring.extract import answer_text, boxes, last_boxed, strip_markdown, unwrap, unwrap_boxed
+from pasr.scoring.numeric import final_statement, fold_unicode, numbers_equal, read_plain
 
 # --- parent side: what the answer is, and the fast path --------------------------------
 
@@ -55,7 +54,6 @@ _UNITS = (
     re.compile(r"(?:\s*\\(?:text|mbox|mathrm)\s*\{\s*[a-zA-Z][a-zA-Z .]*\}(?:\^\{?\d\}?)?)+\s*$"),  # 18 \text{ cm}^2
     re.compile(r"(?:\s+(?!(?:or|and)\b)[a-zA-Z]{2,}\.?)+\s*$"),  # 18 dollars, 18 square feet
 )
-_ANSWER_IS = re.compile(r"(?i)\b(?:final answer|answer)\b\s*(?:is|:|=)")
 MAX_ANSWER_CHARS = 4000
 """An answer text (``<answer>`` content or a box) longer than this is not a final answer: it scores 0."""
 
@@ -81,8 +79,7 @@ def clean_answer(text: str) -> str:
     become ``\\sqrt{2}`` (math-verify otherwise drops the argument: ``5\\sqrt(2)`` read as 5).
     Mixed numbers ``1 1/4`` and ``1 \\frac{1}{4}`` become ``\\frac{5}{4}``.
     """
-    if not text.isascii():
-        text = unicodedata.normalize("NFKC", text).translate(MINUS_SIGNS).replace("\u2044", "/")
+    text = fold_unicode(text)
     if "*" in text or "_" in text or "`" in text:
         text = strip_markdown(text)
     for _ in range(8 if "sqrt" in text else 0):  # nested \sqrt(\sqrt(x)) needs a pass per level; no more
@@ -112,11 +109,9 @@ def answer_span(text: str, tagged: bool) -> tuple[str, bool]:
     boxed = last_boxed(text)
     if boxed is not None:
         return boxed, True
-    anchors = [m.end() for m in _ANSWER_IS.finditer(text)]
-    if anchors:  # "... The final answer is $18$. I hope it is correct."
-        statement = re.split(r"(?<![\d\\])\.(?!\d)|\n", text[anchors[-1] :].strip(), maxsplit=1)[0].strip()
-        if statement:
-            return statement, True
+    statement = final_statement(text)  # "... The final answer is $18$. I hope it is correct."
+    if statement:
+        return statement, True
     return text, False
 
 
@@ -167,6 +162,25 @@ def _plain_value(text: str):
     for units in _UNITS:
         bare = units.sub("", bare)
     return read_plain(bare) if bare and bare != text else None
+
+
+def prepare(response: str, reference: str) -> float | tuple[str, bool]:
+    """The parent side of one math item: its score when decided here, else ``(text, tagged)`` for :func:`verify_math`.
+
+    The answer (:func:`answer_span`), cleaned (:func:`clean_answer`); 0 for an answer longer
+    than :data:`MAX_ANSWER_CHARS` or one that :func:`hedges`; 1 for the reference as written;
+    then :func:`fast_path`.
+    """
+    text, tagged = answer_span(*answer_text(response))
+    if tagged and len(text) > MAX_ANSWER_CHARS:
+        return 0.0
+    if tagged and text == reference.strip():
+        return 1.0  # the reference, as written
+    text = clean_answer(text)
+    if hedges(text, tagged, reference):
+        return 0.0
+    fast = fast_path(text, tagged, reference)
+    return (text, tagged) if fast is None else fast
 
 
 def fast_path(text: str, tagged: bool, reference: str) -> float | None:

@@ -74,7 +74,7 @@ class Number(NamedTuple):
     places: int | None = None
 
 
-MINUS_SIGNS = dict.fromkeys(map(ord, "\u2212\u2012\u2013\u2014\u2015\ufe63\uff0d\u2796"), "-")
+_MINUS_SIGNS = dict.fromkeys(map(ord, "\u2212\u2012\u2013\u2014\u2015\ufe63\uff0d\u2796"), "-")
 _SPACES = "\u00a0\u202f\u2009\u2007\u200a"
 _LATEX_FRAC = re.compile(r"\\[dt]?frac\s*\{\s*(-?\d+)\s*\}\s*\{\s*(\d+)\s*\}")
 _LATEX_DELIMS = re.compile(r"\\[()\[\]]|\\(?:left|right|big|Big)(?![a-zA-Z])\s*[()\[\].|]?")
@@ -101,14 +101,19 @@ _NOT_A_NUMBER = re.compile(
 _EQUALS = re.compile(r"[=:]?=+>?|\\approx|≈|\\equiv|⇒|→|\\(?:Rightarrow|rightarrow|implies|to)(?![a-zA-Z])")
 _ARITHMETIC = re.compile(r"\d\s*(?:[-+*/×÷^·x]|\\times|\\cdot)\s*[$\d(]")
 _ANSWER_IS = re.compile(r"(?i)\b(?:final answer|answer)\b\s*(?:is|:|=)")
-_GSM8K_FINAL = re.compile(r"####")
+_SENTENCE_END = re.compile(r"(?<![\d\\])\.(?!\d)|\.\s")
+
+
+def fold_unicode(text: str) -> str:
+    """Compatibility forms folded (NFKC: full-width digits, ``½``), minus signs (U+2212, ...) as ``-``."""
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFKC", text).translate(_MINUS_SIGNS).replace("\u2044", "/")
 
 
 def normalize(text: str) -> str:
     """The text with numbers spelled one way (see the module docstring); never raises."""
-    text = text or ""
-    if not text.isascii():
-        text = unicodedata.normalize("NFKC", text).translate(MINUS_SIGNS).replace("\u2044", "/")
+    text = fold_unicode(text or "")
     if "*" in text or "_" in text or "`" in text:
         text = strip_markdown(text)
     if "\\" in text or "{" in text:
@@ -160,31 +165,33 @@ def _token_value(m: re.Match) -> Number | None:
     return Number(-value if g["sign"] else value, places)
 
 
-def number_tokens(text: str, limit: int | None = None) -> list[tuple[Number, int, int]]:
+def number_tokens(text: str, limit: int | None = None) -> list[tuple[Number | None, int, int]]:
     """``(number, start, end)`` of every number in already-normalised ``text``, in order.
+
+    ``number`` is None for a number too long or too large to read (it still counts as a candidate).
 
     With ``limit``, reading stops once more than ``limit`` numbers are found (callers that
     want one number need not read a hundred thousand).
     A number right after ``^`` (or ``**``) is an exponent: of the number before it, the two
     read as one power (``10^3`` -> 1000), or of a unit (``m^2``), then it is skipped.
     """
-    out: list[tuple[Number, int, int]] = []
+    out: list[tuple[Number | None, int, int]] = []
     for seen, m in enumerate(_NUMBER.finditer(text)):
         if limit is not None and seen > 2 * limit + 1:
             break  # more numbers (exponents included) than any committed answer has
         number = _token_value(m)
         if number is None:
-            out.append((Number(Fraction(0), -1), m.start(), m.end()))  # unreadable: still a candidate
+            out.append((None, m.start(), m.end()))  # unreadable: still a candidate
             continue
         before = text[max(0, m.start() - 8) : m.start()]
         if _EXPONENT_BEFORE.search(before):
-            if out and text[out[-1][2] : m.start()].strip().lstrip("^{*").strip() == "" and out[-1][0].places != -1:
+            if out and text[out[-1][2] : m.start()].strip().lstrip("^{*").strip() == "" and out[-1][0] is not None:
                 base, start, _ = out.pop()
                 exp = number.value
                 if exp.denominator == 1 and abs(exp) <= MAX_EXPONENT and base.value != 0 and abs(base.value) < 10**6:
                     out.append((Number(base.value ** int(exp), None), start, m.end()))
                 else:
-                    out.append((Number(Fraction(0), -1), start, m.end()))
+                    out.append((None, start, m.end()))
             continue  # a unit's exponent (m^2)
         out.append((number, m.start(), m.end()))
         if limit is not None and len(out) > limit:
@@ -194,12 +201,12 @@ def number_tokens(text: str, limit: int | None = None) -> list[tuple[Number, int
 
 def find_numbers(text: str) -> list[Fraction]:
     """All number values in ``text``, in order, as exact fractions (unreadable ones left out)."""
-    return [n.value for n, _, _ in number_tokens(normalize(text)) if n.places != -1]
+    return [n.value for n, _, _ in number_tokens(normalize(text)) if n is not None]
 
 
-def _single(tokens: list[tuple[Number, int, int]]) -> Number | None:
+def _single(tokens: list[tuple[Number | None, int, int]]) -> Number | None:
     """The one value the tokens name (repeats allowed), else None."""
-    if not tokens or len(tokens) > MAX_CANDIDATES or any(n.places == -1 for n, _, _ in tokens):
+    if not tokens or len(tokens) > MAX_CANDIDATES or any(n is None for n, _, _ in tokens):
         return None
     first = tokens[0][0]
     return first if all(numbers_equal(n, first) for n, _, _ in tokens[1:]) else None
@@ -266,6 +273,18 @@ def read_committed(text: str) -> Number | None:
     return value  # remarks that are words, checks ending in the value, or derivations
 
 
+def final_statement(text: str) -> str | None:
+    """What a text's last "answer is ..." / "Answer: ..." statement says, to the end of its sentence or line.
+
+    None when the text has no such statement. Used for whole responses without ``<answer>``.
+    """
+    anchors = [m.end() for m in _ANSWER_IS.finditer(text)]
+    if not anchors:
+        return None
+    line = text[anchors[-1] :].strip().split("\n", 1)[0]
+    return _SENTENCE_END.split(line, maxsplit=1)[0].strip()
+
+
 def answer_number(response: str) -> Number | None:
     """The number a response answers with (see the module docstring), or None."""
     text, tagged = answer_text(response)
@@ -275,20 +294,18 @@ def answer_number(response: str) -> Number | None:
     boxed = last_boxed(t)
     if boxed is not None:
         return read_committed(boxed)
-    finals = [m.end() for m in _GSM8K_FINAL.finditer(t)]
-    if finals:
-        return read_committed(t[finals[-1] :].strip().split("\n", 1)[0])
-    anchors = [m.end() for m in _ANSWER_IS.finditer(t)]
-    if anchors:
-        rest = t[anchors[-1] :].strip().split("\n", 1)[0]
-        rest = re.split(r"(?<!\d)\.(?!\d)|\.\s", rest, maxsplit=1)[0]
-        found = read_committed(rest)
+    final = t.rfind("####")
+    if final >= 0:
+        return read_committed(t[final + 4 :].strip().split("\n", 1)[0])
+    statement = final_statement(t)
+    if statement:
+        found = read_committed(statement)
         if found is not None:
             return found
     if len(t) > TAIL_CHARS:
         cut = t.find(" ", len(t) - TAIL_CHARS, len(t) - TAIL_CHARS + 64)
         t = t[cut if cut >= 0 else len(t) - TAIL_CHARS :]
-    tokens = [tok for tok in number_tokens(t) if tok[0].places != -1]
+    tokens = [tok for tok in number_tokens(t) if tok[0] is not None]
     if not tokens:
         return None
     if len(tokens) >= 2 and _HEDGE_GAP.match(t[tokens[-2][2] : tokens[-1][1]]):
@@ -305,7 +322,7 @@ def read_plain(text: str) -> Number | None:
     if t.startswith("$"):
         t = t[1:].lstrip()
     tokens = number_tokens(t, 1)
-    if len(tokens) != 1 or tokens[0][0].places == -1:
+    if len(tokens) != 1 or tokens[0][0] is None:
         return None
     number, start, end = tokens[0]
     return number if start == 0 and end == len(t) else None
@@ -331,7 +348,7 @@ def read_reference(task: str, reference: str) -> Number:
     final = ref.rfind("####")
     tail = normalize(ref[final + 4 :] if final >= 0 else ref)
     boxed = last_boxed(tail)
-    tokens = [tok for tok in number_tokens(boxed if boxed is not None else tail) if tok[0].places != -1]
+    tokens = [tok for tok in number_tokens(boxed if boxed is not None else tail) if tok[0] is not None]
     if not tokens:
         raise PasrError(
             f"{task} reference has no number (expected '#### <number>' or a bare number): {str(reference)[-80:]!r}; "

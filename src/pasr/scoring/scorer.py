@@ -25,6 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Sequence
 
 from pasr.errors import PasrError
+from pasr.format import as_text
 from pasr.scoring import mathexpr
 from pasr.scoring.choice import score_choice
 from pasr.scoring.drop import score_drop
@@ -86,34 +87,15 @@ def family(task: str) -> str:
     name = str(task).strip().lower()
     if name in FAMILIES:
         return name
-    from pasr.data.benchmarks import BENCHMARKS  # data specs know their family; imported on first miss only
+    from pasr.data.benchmarks import BENCHMARKS, benchmark_family  # imported on first miss only
 
-    spec = BENCHMARKS.get(name)
-    if spec is not None:
-        return spec.task
+    found = benchmark_family(name)
+    if found is not None:
+        return found
     raise PasrError(
         f"unknown task {task!r}: give an answer family ({', '.join(FAMILIES)}) "
         f"or a benchmark name ({', '.join(sorted(BENCHMARKS))})"
     )
-
-
-def _text(response: Any) -> str:
-    """A response as text (None -> "")."""
-    return response if isinstance(response, str) else ("" if response is None else str(response))
-
-
-def _math_job(response: str, reference: str) -> float | tuple[str, bool]:
-    """A math item decided here (its score), or the cleaned ``(text, tagged)`` for the math pool."""
-    text, tagged = mathexpr.answer_span(*answer_text(response))
-    if tagged and len(text) > mathexpr.MAX_ANSWER_CHARS:
-        return 0.0
-    if tagged and text == reference.strip():
-        return 1.0  # the reference, as written
-    text = mathexpr.clean_answer(text)
-    if mathexpr.hedges(text, tagged, reference):
-        return 0.0
-    fast = mathexpr.fast_path(text, tagged, reference)
-    return (text, tagged) if fast is None else fast
 
 
 def _clamp(x: Any) -> float:
@@ -208,10 +190,10 @@ class Scorer:
         for i in range(n):
             if i in judged:
                 continue
-            response, reference = _text(responses[i]), str(references[i])
+            response, reference = as_text(responses[i]), str(references[i])
             try:
                 if fams[i] == "math":
-                    job = _math_job(response, reference)
+                    job = mathexpr.prepare(response, reference)
                     if isinstance(job, float):
                         scores[i] = job
                     else:
@@ -231,7 +213,7 @@ class Scorer:
                 {
                     "question": questions[i] or "",
                     "reference": str(references[i]),
-                    "answer": answer_text(_text(responses[i]))[0],
+                    "answer": answer_text(as_text(responses[i]))[0],
                     "task": tasks[i],
                 }
                 for i in to_judge
