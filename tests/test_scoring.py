@@ -11,7 +11,7 @@ import pytest
 from pasr.errors import PasrError
 from pasr.scoring import FAMILIES, METRIC, Scorer, score
 from pasr.scoring.choice import extract_label, parse_options
-from pasr.scoring.drop import drop_metrics, normalize_answer
+from pasr.scoring.drop import get_metrics, normalize_answer
 from pasr.scoring.extract import answer_text
 from pasr.scoring.mathexpr import fast_path
 from pasr.scoring.numeric import plain_number
@@ -186,6 +186,6 @@ def test_choice_label_heuristics():
 
 def test_drop_metric_matches_the_official_normalisation():
     assert normalize_answer("The  5.0 Yards!") == "5.0 yards"
-    assert drop_metrics("5", "5.0") == (1.0, 1.0)
-    assert drop_metrics("the cat sat", "a cat") == (0.0, 0.67)
-    assert drop_metrics("7 cats", "8 cats") == (0.0, 0.0)
+    assert get_metrics("5", "5.0") == (1.0, 1.0)
+    assert get_metrics("the cat sat", "a cat") == (0.0, 0.67)
+    assert get_metrics("7 cats", "8 cats") == (0.0, 0.0)

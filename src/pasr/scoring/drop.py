@@ -183,10 +183,6 @@ def get_metrics(predicted: str | Sequence[str], gold: str | Sequence[str]) -> tu
     return exact, _aligned_f1(pred, gold_bags)
 
 
-drop_metrics = get_metrics
-"""The same as :func:`get_metrics` (the name pasr used first)."""
-
-
 # --- the reference: alternatives, each the spans of one answer ------------------------------------
 
 
