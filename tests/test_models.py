@@ -29,7 +29,24 @@ def test_missing_folder_is_an_error_not_a_hub_id(tmp_path):
 
 
 def test_local_folder_passes_through(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
     assert models.resolve(str(tmp_path)) == str(tmp_path)
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    assert models.resolve(str(adapter)) == str(adapter)
+
+
+@pytest.mark.parametrize("content", [None, "tokenizer.json", "model.safetensors", "sub/config.json"])
+def test_folder_without_a_model_is_named_not_blamed_on_tokenizer_libraries(tmp_path, content):
+    folder = tmp_path / "not-a-model"
+    folder.mkdir()
+    if content:
+        (folder / content).parent.mkdir(parents=True, exist_ok=True)
+        (folder / content).write_text("{}")
+    with pytest.raises(PasrError, match=r"holds no model \(no config.json") as err:
+        models.resolve(str(folder))
+    assert "sentencepiece" not in str(err.value) and "tiktoken" not in str(err.value)
 
 
 def test_hub_id_passes_through():

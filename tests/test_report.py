@@ -285,15 +285,34 @@ def test_empty_run_dir_is_an_error_naming_the_folder(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("content", "message"),
-    [('{"id": "a", "score": 1}\nnot json\n{"id": "b", "score": 0}\n', r"vanilla\.jsonl, line 2: not valid JSON"),
-     ('{"id": "a", "tokens": 3}\n', r"vanilla\.jsonl, line 1: missing field 'score'"),
-     ('{"id": "a", "score": "high"}\n', r"line 1: field 'score' is not a number")],
+    ("bad", "message"),
+    [("not json", r"vanilla\.jsonl, line 2: not valid JSON"),
+     ('{"id": "x", "tokens": 3}', r"vanilla\.jsonl, line 2: missing field 'score'"),
+     ('{"score": 1}', r"vanilla\.jsonl, line 2: missing field 'id'"),
+     ('{"id": "x", "score": "high"}', r"line 2: field 'score' is not a number"),
+     ('{"id": "x", "score": true}', r"line 2: field 'score' is not a number"),
+     ('{"id": "x", "score": 1, "tokens": "many"}', r"line 2: field 'tokens' is not a number"),
+     ('[1, 2]', r"line 2: expected a JSON object"),
+     ('{"id": "x", "score": 1', r"line 2: not valid JSON")],
 )
-def test_bad_results_lines_name_file_and_line(tmp_path, content, message):
+def test_bad_middle_line_is_a_warning_naming_file_and_line_and_the_report_builds(tmp_path, bad, message):
+    """One rule for `pasr eval` and `pasr report` (issue 11): skip the line, say where it is, keep going."""
     (tmp_path / "gsm8k").mkdir()
+    content = '{"id": "a", "score": 1, "tokens": 5}\n' + bad + '\n{"id": "b", "score": 0, "tokens": 7}\n'
     (tmp_path / "gsm8k" / "vanilla.jsonl").write_text(content)
-    with pytest.raises(PasrError, match=message):
+    run = load_run(tmp_path)
+    assert [e["id"] for e in run.get("gsm8k", "vanilla").examples] == ["a", "b"]
+    assert any(re.search(message, w) for w in run.warnings), run.warnings
+    result = CliRunner().invoke(app, ["report", str(tmp_path), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "report.html").exists()
+    assert re.search(message, result.output.replace("\n", ""))
+
+
+def test_only_bad_lines_is_no_results(tmp_path):
+    (tmp_path / "gsm8k").mkdir()
+    (tmp_path / "gsm8k" / "vanilla.jsonl").write_text('{"id": "a", "score": "high"}\n')
+    with pytest.raises(PasrError, match="no results found"):
         load_run(tmp_path)
 
 

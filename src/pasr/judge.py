@@ -7,6 +7,11 @@ degrades a training run instead of killing it:
 
 * bounded concurrency (one ``asyncio.Semaphore`` per event loop), a hard
   per-request timeout, retries with exponential backoff and jitter;
+* rate limits honoured: when the server answers HTTP 429 or 503 with a wait hint
+  (``retry-after-ms`` in milliseconds, or ``Retry-After`` in seconds, fractional
+  allowed, or as an HTTP-date), the next attempt waits the larger of the judge's
+  own backoff and that hint, the hint capped at ``timeout`` seconds. A hint that
+  is absent, unparsable, negative or already past leaves the plain backoff;
 * an on-disk cache keyed by sha256(model, messages, temperature, max_tokens), one
   small JSON file per key written atomically, so several processes can share it;
   identical prompts in flight at the same time are sent once;
@@ -18,6 +23,10 @@ Counters (read them after a batch, e.g. to log them during training):
 attempts), ``retries`` extra attempts, ``failures`` items that gave up, and
 ``cache_hits`` items answered without a request (disk cache or a shared
 in-flight request). ``calls + cache_hits`` is the number of items asked for.
+``rate_limited`` counts attempts the server answered with HTTP 429 or 503, and
+``rate_limit_wait_s`` is the total time in seconds (float) slept before retries
+whose wait was set by a server hint (longer than the judge's own backoff would
+have been); the whole of such a wait counts, capped as above.
 
 The API key is read from the environment variable named by
 ``JudgeConfig.api_key_env`` (default ``PASR_JUDGE_API_KEY``), then
@@ -31,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import email.utils
 import hashlib
 import json
 import logging
@@ -43,6 +53,7 @@ import threading
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -73,7 +84,11 @@ class JudgeConfig:
     environment variable holding the key (the key itself never goes in a config).
     ``timeout`` is the hard limit in seconds for one request, ``retries`` the extra
     attempts after a failed one, waiting ``backoff * 2**i`` seconds (with jitter)
-    before retry ``i``. ``cache_dir=None`` disables the cache. ``max_tokens`` and
+    before retry ``i``. After an HTTP 429 or 503 carrying a wait hint
+    (``retry-after-ms`` or ``Retry-After``) the wait is ``max(own backoff, hint)``,
+    with the hint capped at ``timeout`` seconds (a longer hint waits ``timeout``);
+    so a rate-limited item can take up to ``retries * timeout`` seconds of waiting
+    on top of its attempts. ``cache_dir=None`` disables the cache. ``max_tokens`` and
     ``temperature`` apply to scoring requests; ``fallback_score`` is the score of an
     item whose request failed.
     """
@@ -245,12 +260,20 @@ class _DiskCache:
 
 
 class _Failure(Exception):
-    """A failed attempt; ``retry`` says whether another attempt can help."""
+    """A failed attempt; ``retry`` says whether another attempt can help.
 
-    def __init__(self, reason: str, retry: bool = True) -> None:
+    ``status`` is the HTTP status when the server answered with an error, and
+    ``retry_after`` the server's wait hint in seconds (see :func:`_retry_after_seconds`).
+    """
+
+    def __init__(
+        self, reason: str, retry: bool = True, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry = retry
+        self.status = status
+        self.retry_after = retry_after
 
 
 class _LoopState:
@@ -263,6 +286,55 @@ class _LoopState:
 
 
 _RETRY_STATUS = {408, 409, 425, 429}
+_RATE_LIMIT_STATUS = {429, 503}  # statuses whose wait hint (Retry-After) the judge honours
+
+_sleep = asyncio.sleep  # the judge's only sleep, between attempts (tests replace it)
+
+
+def _retry_after_seconds(headers: Any, now: datetime | None = None) -> float | None:
+    """The server's wait hint in seconds from response headers, or ``None`` without a usable one.
+
+    Checked in order, the first usable one wins: ``retry-after-ms`` (milliseconds,
+    OpenAI's header), ``Retry-After`` as delay-seconds (fractional allowed), then
+    ``Retry-After`` as an HTTP-date (seconds from ``now``, default the current UTC
+    time). Negative, NaN, spelled-out infinite, unparsable and past values are not
+    usable; a number too large for a float is (it means "very long", capped by the caller).
+    """
+    if not callable(getattr(headers, "get", None)):
+        return None
+
+    def number(text: str, divisor: float) -> float | None:
+        try:
+            value = float(text)
+        except (TypeError, ValueError):
+            return None
+        if math.isnan(value) or value < 0:
+            return None
+        if math.isinf(value) and text.strip().lower().lstrip("+") in ("inf", "infinity"):
+            return None  # a literal infinity is garbage, not a wait
+        return value / divisor
+
+    ms = headers.get("retry-after-ms")  # httpx.Headers: case-insensitive
+    value = headers.get("retry-after")
+    if isinstance(ms, str):
+        hint = number(ms, 1000.0)
+        if hint is not None:
+            return hint
+    if not isinstance(value, str) or not value.strip():
+        return None
+    hint = number(value, 1.0)
+    if hint is not None:
+        return hint
+    try:
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:  # "-0000": UTC by RFC 5322
+        when = when.replace(tzinfo=timezone.utc)
+    seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
+    return seconds if seconds > 0 else None
 
 
 class Judge:
@@ -281,6 +353,8 @@ class Judge:
         self.failures = 0
         self.cache_hits = 0
         self.retries = 0
+        self.rate_limited = 0
+        self.rate_limit_wait_s = 0.0
         self._counter_lock = threading.Lock()
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
         self._states_lock = threading.Lock()
@@ -289,14 +363,23 @@ class Judge:
     def __repr__(self) -> str:
         return (
             f"Judge(base_url={self.config.base_url!r}, model={self.config.model!r}, "
-            f"calls={self.calls}, failures={self.failures}, cache_hits={self.cache_hits})"
+            f"calls={self.calls}, failures={self.failures}, cache_hits={self.cache_hits}, "
+            f"rate_limited={self.rate_limited})"
         )
 
-    def stats(self) -> dict[str, int]:
-        """The counters as a dict (for logging)."""
-        return {"calls": self.calls, "failures": self.failures, "cache_hits": self.cache_hits, "retries": self.retries}
+    def stats(self) -> dict[str, int | float]:
+        """The counters as a dict (for logging); ``rate_limit_wait_s`` is in seconds."""
+        with self._counter_lock:
+            return {
+                "calls": self.calls,
+                "failures": self.failures,
+                "cache_hits": self.cache_hits,
+                "retries": self.retries,
+                "rate_limited": self.rate_limited,
+                "rate_limit_wait_s": self.rate_limit_wait_s,
+            }
 
-    def _count(self, name: str, n: int = 1) -> None:
+    def _count(self, name: str, n: float = 1) -> None:
         with self._counter_lock:
             setattr(self, name, getattr(self, name) + n)
 
@@ -477,18 +560,36 @@ class Judge:
         cfg = self.config
         reason = "no attempt"
         attempts = 0
+        hint: float | None = None  # the last failure's server wait hint, seconds
+        rate_limit_status: int | None = None  # set while the last failure was a 429/503
+        waited = 0.0  # seconds slept between this item's attempts
         while attempts <= cfg.retries:
             if attempts:
                 self._count("retries")
                 delay = cfg.backoff * 2 ** (attempts - 1) * random.uniform(0.5, 1.0)
+                if hint is not None:
+                    if hint > cfg.timeout:
+                        log.debug(
+                            "judge: server asked to wait %.2fs; waiting at most the judge timeout %gs instead",
+                            hint,
+                            cfg.timeout,
+                        )
+                    if min(hint, cfg.timeout) > delay:  # the server's wait is longer than ours: honour it
+                        delay = min(hint, cfg.timeout)
+                        self._count("rate_limit_wait_s", delay)
                 log.debug("judge retry %d/%d in %.2fs after: %s", attempts, cfg.retries, delay, self._redact(reason))
-                await asyncio.sleep(delay)
+                await _sleep(delay)
+                waited += delay
             attempts += 1
+            hint, rate_limit_status = None, None
             try:
                 async with state.semaphore:
                     text = await asyncio.wait_for(self._once(state, messages, max_tokens), timeout=cfg.timeout)
             except _Failure as exc:
                 reason = exc.reason
+                if exc.status in _RATE_LIMIT_STATUS:
+                    self._count("rate_limited")
+                    hint, rate_limit_status = exc.retry_after, exc.status
                 if not exc.retry:
                     break
                 continue
@@ -499,14 +600,28 @@ class Judge:
                 return text
             reason = f"no score in reply {_shorten(text)!r}"
         self._count("failures")
-        log.warning(
-            "judge request to %s (model %s) failed after %d attempt(s): %s; %s",
-            cfg.base_url,
-            cfg.model,
-            attempts,
-            self._redact(reason),
-            f"using fallback score {cfg.fallback_score:g}" if kind == "score" else "returning None",
-        )
+        outcome = f"using fallback score {cfg.fallback_score:g}" if kind == "score" else "returning None"
+        if rate_limit_status is not None:
+            log.warning(
+                "judge request to %s (model %s) rate-limited (HTTP %d) after %d attempt(s); "
+                "waited %.1fs in total between attempts: %s; %s",
+                cfg.base_url,
+                cfg.model,
+                rate_limit_status,
+                attempts,
+                waited,
+                self._redact(reason),
+                outcome,
+            )
+        else:
+            log.warning(
+                "judge request to %s (model %s) failed after %d attempt(s): %s; %s",
+                cfg.base_url,
+                cfg.model,
+                attempts,
+                self._redact(reason),
+                outcome,
+            )
         return None
 
     async def _once(self, state: _LoopState, messages: list[dict[str, Any]], max_tokens: int) -> str:
@@ -521,8 +636,12 @@ class Judge:
                 temperature=self.config.temperature,
             )
         except openai.APIStatusError as exc:
-            retry = exc.status_code in _RETRY_STATUS or exc.status_code >= 500
-            raise _Failure(f"HTTP {exc.status_code}: {_describe(exc)}", retry=retry) from None
+            status = exc.status_code
+            retry = status in _RETRY_STATUS or status >= 500
+            hint = None
+            if status in _RATE_LIMIT_STATUS:
+                hint = _retry_after_seconds(getattr(getattr(exc, "response", None), "headers", None))
+            raise _Failure(f"HTTP {status}: {_describe(exc)}", retry=retry, status=status, retry_after=hint) from None
         except openai.APITimeoutError:
             raise _Failure(f"timed out after {self.config.timeout:g}s") from None
         except openai.APIConnectionError as exc:

@@ -48,6 +48,10 @@ TINY_RANDOM_SEED = 0
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
+MODEL_FOLDER_MARKERS = ("config.json", "adapter_config.json")
+"""A local folder is a model when it has one of these (a full model, or a PEFT adapter over a hub model)."""
+
+
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     """The folder holding converted built-in models."""
     root = cache_dir or os.environ.get("PASR_CACHE") or "~/.cache/pasr/models"
@@ -66,6 +70,11 @@ def resolve(name: str, cache_dir: str | None = None) -> str:
         return str(_ensure_builtin(key, cache_root(cache_dir)))
     path = Path(name).expanduser()
     if path.is_dir():
+        if not any((path / marker).is_file() for marker in MODEL_FOLDER_MARKERS):
+            raise PasrError(
+                f"model {name!r}: the folder {path} holds no model (no {' or '.join(MODEL_FOLDER_MARKERS)}); "
+                "give a folder written by save_pretrained, such as OUTPUT_DIR/final of `pasr train`"
+            )
         return str(path)
     looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep in name.replace("/", "")
     if _HUB_ID.fullmatch(name) and not looks_like_path:

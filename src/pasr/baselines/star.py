@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import re
 import shutil
 import time
@@ -31,8 +32,12 @@ from typing import Any
 from pasr.data.records import Record, read_objects
 from pasr.errors import PasrError
 from pasr.format import extract_answer
+from pasr.jsonl import append_jsonl, read_jsonl, repair_tail
 from pasr.prompts import STAR_HINT, SYSTEM_PROMPTS, chat, user_message
+from pasr.run_folder import RunLock
 from pasr.train.config import JudgeArguments, ModelConfig, PasrSFTConfig
+
+logger = logging.getLogger("pasr.star")
 
 
 HINT_MENTION = re.compile(r"\bhint", re.IGNORECASE)
@@ -402,16 +407,17 @@ def heldout_eval(generate, records: Sequence[Record], scorer: Any, system: str) 
 
 
 def _read_log(path: Path) -> dict[int, dict]:
-    if not path.exists():
-        return {}
+    """Finished iterations by number (:mod:`pasr.jsonl` rule: a torn last line is cut, corrupt ones skipped)."""
+    repair_tail(path)
+    found = read_jsonl(path)
+    for problem in found.problems:
+        logger.warning(problem)
     rows = {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                raise PasrError(f"{path}, line {lineno}: not valid JSON; delete the torn line to resume") from None
+    for lineno, row in zip(found.numbers, found.rows):
+        try:
             rows[int(row["iteration"])] = row
+        except (KeyError, TypeError, ValueError):
+            raise PasrError(f"{path}, line {lineno}: field 'iteration' missing or not a number") from None
     return rows
 
 
@@ -423,7 +429,23 @@ def run_star(
     scorer: Any = None,
     console: Any = None,
 ) -> StarResult:
-    """K STaR iterations; returns where the last model and the per-iteration log are."""
+    """K STaR iterations; returns where the last model and the per-iteration log are.
+
+    Holds OUTPUT_DIR as its only writer (:class:`pasr.run_folder.RunLock`); a rerun resumes after
+    the last finished iteration.
+    """
+    with RunLock(config.output_dir, "pasr star", option="output_dir"):
+        return _run_star(config, model_config, backend_factory=backend_factory, scorer=scorer, console=console)
+
+
+def _run_star(
+    config: StarConfig,
+    model_config: ModelConfig,
+    *,
+    backend_factory: BackendFactory | None = None,
+    scorer: Any = None,
+    console: Any = None,
+) -> StarResult:
     from accelerate import PartialState
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -463,8 +485,7 @@ def run_star(
     def log(row: dict) -> None:
         rows.append(row)
         if main:
-            with log_path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
+            append_jsonl(log_path, [row])
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=console, disable=not main)

@@ -89,7 +89,7 @@ def eval_command(
     try:
         summaries = run_eval(settings, console=console)
     except PasrError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         console.print(
@@ -121,4 +121,4 @@ def print_summary(console, summaries, run_dir: Path) -> None:
             "-" if s["refine_rate"] is None else f"{100 * s['refine_rate']:.0f}%",
         )
     console.print(table)
-    console.print(f"results: {run_dir}", highlight=False)
+    console.print(f"results: {run_dir}", highlight=False, soft_wrap=True)

@@ -6,10 +6,16 @@ the README): it carries ``id``, ``score``, ``tokens``, ``refines``, ``refined`` 
 
 from __future__ import annotations
 
-import json
+import logging
+import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pasr.jsonl import read_jsonl
+
+logger = logging.getLogger("pasr.eval")
 
 RIGHT_AT = 0.5
 """A response counts as right in the transition analysis when its score is at least this."""
@@ -18,21 +24,85 @@ TRANSITIONS = ("right->right", "wrong->right", "right->wrong", "wrong->wrong")
 
 
 def read_lines(path: str | Path) -> list[dict[str, Any]]:
-    """Result lines of a JSONL file; a torn last line (an interrupted write) is skipped."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    lines = []
-    with path.open(encoding="utf-8") as fh:
-        for raw in fh:
-            raw = raw.strip()
-            if not raw:
-                continue
-            try:
-                lines.append(json.loads(raw))
-            except json.JSONDecodeError:
-                continue
-    return lines
+    """The JSON-object lines of an append-only JSONL file (:mod:`pasr.jsonl`'s rule; problems logged)."""
+    found = read_jsonl(path)
+    for problem in found.problems:
+        logger.warning(problem)
+    return found.rows
+
+
+@dataclass
+class ResultRows:
+    """A results file as every reader sees it (:func:`read_results`)."""
+
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    bad_lines: list[int] = field(default_factory=list)
+    repeats: int = 0
+    path: str = ""
+
+    def messages(self) -> list[str]:
+        """``problems`` plus one line about repeated ids, if any (what a reader shows the user)."""
+        note = f"{self.path}: {self.repeats} line(s) repeat an id seen before; the first line per id counts"
+        return self.problems + ([note] if self.repeats else [])
+
+
+def read_results(path: str | Path) -> ResultRows:
+    """The examples of one ``<benchmark>/<method>.jsonl`` results file: the one rule ``pasr eval`` and ``pasr report`` share.
+
+    A torn last line is dropped silently (an interrupted write; ``pasr eval`` redoes it). A line
+    that is not a JSON object, lacks ``id`` or ``score``, or has a ``score`` / ``tokens`` that is
+    not a number is skipped with a message naming the file and line (``problems``; its number
+    goes to ``bad_lines``). The first line per id counts; later ones are counted in ``repeats``
+    (two writers before run folders were locked), named in one line of :meth:`ResultRows.messages`. ``tokens`` is made a
+    float (the sum over ``turns`` when the field is absent) and ``score`` a float.
+    """
+    found = read_jsonl(path)
+    out = ResultRows(problems=list(found.problems), bad_lines=list(found.bad_lines), path=str(path))
+    seen: set[str] = set()
+    for number, row in zip(found.numbers, found.rows):
+        why = _result_problem(row)
+        if why:
+            out.problems.append(f"{path}, line {number}: {why}; skipped")
+            out.bad_lines.append(number)
+            continue
+        key = str(row["id"])
+        if key in seen:
+            out.repeats += 1
+            continue
+        seen.add(key)
+        out.examples.append(row)
+    return out
+
+
+def _result_problem(row: dict[str, Any]) -> str | None:
+    """Why ``row`` is not a usable result line (None when it is); normalises score and tokens in place."""
+    for key in ("id", "score"):
+        if key not in row:
+            return f"missing field {key!r} (is this a `pasr eval` results file?)"
+    score = _number(row["score"])
+    if score is None or not math.isfinite(score):
+        return f"field 'score' is not a number: {row['score']!r}"
+    row["score"] = score
+    tokens = row.get("tokens")
+    if tokens is None:
+        turns = row.get("turns") or []
+        tokens = sum((t.get("tokens") or 0) for t in turns if isinstance(t, dict)) if isinstance(turns, list) else None
+    value = _number(tokens)
+    if value is None:
+        return f"field 'tokens' is not a number: {tokens!r}"
+    row["tokens"] = value
+    return None
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a float (numbers and numeric strings), None for anything else (bools included)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def mean(values: Sequence[float]) -> float | None:

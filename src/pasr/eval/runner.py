@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,9 @@ from typing import Any
 from pasr.data.records import Record
 from pasr.errors import PasrError
 from pasr.eval.methods import METHODS, ChainConfig, Outcome, run_method
-from pasr.eval.metrics import read_lines, summarize
+from pasr.eval.metrics import read_lines, read_results, summarize
+from pasr.jsonl import append_jsonl, repair_tail, set_aside_corrupt
+from pasr.run_folder import RunLock, check_output_folder
 from pasr.scoring import metric_of
 
 RUN_FILE = "run.json"
@@ -111,6 +112,9 @@ def validate(settings: EvalSettings) -> None:
         raise PasrError(f"--limit must be at least 1, got {settings.limit}")
     if settings.temperature < 0:
         raise PasrError(f"--temperature must be >= 0, got {settings.temperature}")
+    if settings.chunk_size is not None and settings.chunk_size < 1:
+        raise PasrError(f"--chunk-size must be at least 1 (examples per flush to the results file), got {settings.chunk_size}")
+    check_output_folder(settings.output, "--output")
 
 
 def order_methods(methods: Sequence[str]) -> list[str]:
@@ -136,8 +140,18 @@ def load_records(settings: EvalSettings) -> dict[str, list[Record]]:
     return out
 
 
+def holds_results(run_dir: Path) -> bool:
+    """True when some ``<benchmark>/<method>.jsonl`` of ``run_dir`` has a line (a start that failed leaves none)."""
+    return any(
+        f.stat().st_size > 0
+        for f in run_dir.glob("*/*.jsonl")
+        if f.is_file() and "." not in f.name[: -len(".jsonl")]
+    )
+
+
 def write_run_file(settings: EvalSettings) -> dict[str, Any]:
-    """Create or check ``run.json``; a rerun with other generation settings is refused."""
+    """Create or check ``run.json``; a rerun with other generation settings is refused once the folder holds
+    results (a ``run.json`` left by a start that failed before any example is simply replaced)."""
     import pasr
 
     path = settings.output / RUN_FILE
@@ -155,7 +169,7 @@ def write_run_file(settings: EvalSettings) -> dict[str, Any]:
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "pasr_version": pasr.__version__,
     }
-    if path.exists():
+    if path.exists() and holds_results(settings.output):
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
@@ -176,17 +190,6 @@ def write_run_file(settings: EvalSettings) -> dict[str, Any]:
     settings.output.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return info
-
-
-def repair_tail(path: Path) -> None:
-    """Cut a torn last line (no trailing newline: the process died mid-write) so appends stay valid JSONL."""
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
-        with path.open("r+b") as fh:
-            fh.truncate(cut)
 
 
 def result_line(
@@ -268,7 +271,6 @@ def run_eval(
     ``backend``/``judge`` replace the ones the settings describe (tests, notebooks).
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = console or Console(stderr=True)
     validate(settings)
@@ -281,11 +283,22 @@ def run_eval(
     needs_judge = sorted({r.task for rs in records.values() for r in rs if r.task == "open"})
     if needs_judge and judge is None:
         raise PasrError("answers of task 'open' are graded by an LLM judge: add --judge-url URL --judge-model NAME")
-    write_run_file(settings)
-    lazy = _Lazy((lambda: backend) if backend is not None else default_backend_factory(settings))
+    if backend is None and settings.backend in ("transformers", "vllm"):
+        from pasr.models import resolve
+
+        resolve(settings.model)  # a wrong name or a folder without a model fails before anything is written
+    with RunLock(settings.output, "pasr eval", option="--output"):
+        write_run_file(settings)
+        return _evaluate(settings, records, methods, backend, judge, console)
+
+
+def _evaluate(settings: EvalSettings, records, methods, backend, judge, console) -> list[dict[str, Any]]:
+    """The work of :func:`run_eval` once inputs are checked and the run folder is held."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from pasr.scoring import Scorer
 
+    lazy = _Lazy((lambda: backend) if backend is not None else default_backend_factory(settings))
     scorer = Scorer(judge=judge)
 
     def score(recs: Sequence[Record], texts: Sequence[str]) -> list[float]:
@@ -308,7 +321,7 @@ def run_eval(
             for bench, recs in records.items():
                 for method in methods:
                     _run_one(settings, bench, method, recs, lazy, score, progress)
-        summaries = write_summaries(settings, records, judge=judge if settings.analyses else None)
+        summaries = write_summaries(settings, records, judge=judge if settings.analyses else None, console=console)
     finally:
         if hasattr(scorer, "close"):
             scorer.close()
@@ -322,8 +335,17 @@ def _run_one(settings, bench: str, method: str, recs: list[Record], lazy: _Lazy,
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{method}.jsonl"
     repair_tail(path)
-    done = {line["id"] for line in read_lines(path)}
-    pending = [r for r in recs if r.id not in done]
+    found = read_results(path)
+    for problem in found.problems:
+        progress.console.print(f"[yellow]warning:[/yellow] {problem}", highlight=False, soft_wrap=True)
+    aside = set_aside_corrupt(path, found.bad_lines)
+    if aside is not None:
+        progress.console.print(
+            f"[yellow]warning:[/yellow] {len(found.bad_lines)} unusable line(s) moved to {aside}; "
+            "their examples run again", highlight=False, soft_wrap=True,
+        )
+    done = {str(line["id"]) for line in found.examples}
+    pending = [r for r in recs if str(r.id) not in done]
     task = progress.add_task(f"{bench} / {method}", total=len(recs), completed=len(recs) - len(pending))
     if not pending:
         return
@@ -338,52 +360,56 @@ def _run_one(settings, bench: str, method: str, recs: list[Record], lazy: _Lazy,
         metric_of=metric_of,
     )
     finished = len(recs) - len(pending)
-    with path.open("a", encoding="utf-8") as fh:
-        for start in range(0, len(pending), chunk):
-            part = pending[start : start + chunk]
-            try:
-                outcomes = run_method(method, part, cfg)
-                unscored = [i for i, o in enumerate(outcomes) if o.score is None]
-                new = score([part[i] for i in unscored], [outcomes[i].final for i in unscored])
-                for i, s in zip(unscored, new):
-                    outcomes[i].score = s
-            except PasrError:
-                raise
-            except Exception as err:  # noqa: BLE001 - any backend failure: keep what is done, say how to go on
-                raise PasrError(
-                    f"{bench} / {method}: the {settings.backend} backend failed after {finished} of {len(recs)} "
-                    f"examples ({type(err).__name__}: {err}). The finished examples are saved in {path}; "
-                    "rerun the same command to resume from there."
-                ) from err
-            for record, outcome in zip(part, outcomes):
-                line = result_line(
-                    record, bench, method, settings.model, outcome, outcome.score,
-                    completion_prefix=settings.completion_prefix,
-                )
-                fh.write(json.dumps(line, ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-            finished += len(part)
-            progress.update(task, completed=finished)
+    for start in range(0, len(pending), chunk):
+        part = pending[start : start + chunk]
+        try:
+            outcomes = run_method(method, part, cfg)
+            unscored = [i for i, o in enumerate(outcomes) if o.score is None]
+            new = score([part[i] for i in unscored], [outcomes[i].final for i in unscored])
+            for i, s in zip(unscored, new):
+                outcomes[i].score = s
+        except PasrError:
+            raise
+        except Exception as err:  # noqa: BLE001 - any backend failure: keep what is done, say how to go on
+            raise PasrError(
+                f"{bench} / {method}: the {settings.backend} backend failed after {finished} of {len(recs)} "
+                f"examples ({type(err).__name__}: {err}). The finished examples are saved in {path}; "
+                "rerun the same command to resume from there."
+            ) from err
+        append_jsonl(path, (
+            result_line(record, bench, method, settings.model, outcome, outcome.score,
+                        completion_prefix=settings.completion_prefix)
+            for record, outcome in zip(part, outcomes)
+        ))
+        finished += len(part)
+        progress.update(task, completed=finished)
 
 
 def write_summaries(
-    settings: EvalSettings, records: dict[str, list[Record]], *, judge: Any = None
+    settings: EvalSettings, records: dict[str, list[Record]], *, judge: Any = None, console: Any = None
 ) -> list[dict[str, Any]]:
     """Recompute ``<method>.summary.json`` for every method file of the run's benchmarks (analyses too when
-    a judge is given, for the methods asked for)."""
+    a judge is given, for the methods asked for). Lines are read by :func:`pasr.eval.metrics.read_results`,
+    as ``pasr report`` reads them: each id counts once; its problems are printed on ``console``."""
     from pasr.eval.analysis import aggregate, analyse
+
+    def results(path: Path) -> list[dict[str, Any]]:
+        found = read_results(path)
+        if console is not None:
+            for problem in found.messages():
+                console.print(f"[yellow]warning:[/yellow] {problem}", highlight=False, soft_wrap=True)
+        return found.examples
 
     out = []
     for bench, recs in records.items():
         folder = settings.output / bench
-        vanilla = read_lines(folder / "vanilla.jsonl")
+        vanilla = read_results(folder / "vanilla.jsonl").examples
         metric = metric_of(recs[0].task) if recs else "accuracy"
         for method in METHODS:
             path = folder / f"{method}.jsonl"
             if not path.exists():
                 continue
-            lines = read_lines(path)
+            lines = results(path)
             summary = summarize(
                 lines,
                 benchmark=bench,

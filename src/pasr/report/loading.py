@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pasr.data.benchmarks import BENCHMARKS
 from pasr.errors import PasrError
+from pasr.eval.metrics import read_results
 from pasr.scoring import metric_of
 
 BENCHMARK_ORDER = tuple(BENCHMARKS)  # display order of known benchmarks; unknown names follow, alphabetically
@@ -69,53 +70,6 @@ def _read_json(path: Path) -> dict:
     return value
 
 
-def _read_examples(path: Path) -> list[dict]:
-    """Parse one results JSONL; the first line per id wins (resume never rewrites an id)."""
-    examples: list[dict] = []
-    seen: set[str] = set()
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise PasrError(f"{path}: cannot read ({err})") from err
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            # A run killed mid-write leaves a truncated last line; anything else is a real error.
-            if number == len(lines):
-                continue
-            raise PasrError(f"{path}, line {number}: not valid JSON ({err.msg})") from err
-        if not isinstance(row, dict):
-            raise PasrError(f"{path}, line {number}: expected a JSON object")
-        for key in ("id", "score"):
-            if key not in row:
-                raise PasrError(f"{path}, line {number}: missing field {key!r} (is this a `pasr eval` results file?)")
-        try:
-            row["score"] = float(row["score"])
-        except (TypeError, ValueError) as err:
-            raise PasrError(f"{path}, line {number}: field 'score' is not a number: {row['score']!r}") from err
-        row["tokens"] = _tokens(row, path, number)
-        key = str(row["id"])
-        if key in seen:
-            continue
-        seen.add(key)
-        examples.append(row)
-    return examples
-
-
-def _tokens(row: dict, path: Path, number: int) -> float:
-    """Generated tokens of an example: its ``tokens`` field, else the sum over its turns."""
-    value = row.get("tokens")
-    if value is None:
-        value = sum((turn.get("tokens") or 0) for turn in row.get("turns") or [])
-    try:
-        return float(value)
-    except (TypeError, ValueError) as err:
-        raise PasrError(f"{path}, line {number}: field 'tokens' is not a number: {value!r}") from err
-
-
 def _check_summary(run: Run, path: Path, summary: dict, examples: list[dict]) -> None:
     """Warn when a summary disagrees with its JSONL (the report always uses the JSONL)."""
     n, score = summary.get("n"), summary.get("score")
@@ -148,7 +102,9 @@ def load_run(path: str | Path) -> Run:
             method = file.name[: -len(".jsonl")]
             if "." in method:  # <method>.analysis.jsonl and similar side files
                 continue
-            examples = _read_examples(file)
+            found = read_results(file)
+            run.warnings.extend(found.messages())
+            examples = found.examples
             if not examples:
                 run.warnings.append(f"{file}: no examples, skipped")
                 continue

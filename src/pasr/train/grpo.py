@@ -23,12 +23,13 @@ from pasr.data.records import Record
 from pasr.errors import PasrError
 from pasr.models import cpu_supports_bf16
 from pasr.prompts import SYSTEM_PROMPTS
+from pasr.run_folder import RunLock, is_writing_process
 from pasr.rewards import RewardWeights
 from pasr.train.config import ModelConfig, PasrGRPOConfig
 from pasr.train.data import load_training_records, records_to_dataset
 from pasr.train.reward_functions import PasrRewards
 from pasr.train.rollout_log import RolloutLog
-from pasr.train.saving import save_final_model
+from pasr.train.saving import last_complete_checkpoint, save_final_model
 
 logger = logging.getLogger("pasr.train")
 
@@ -125,15 +126,12 @@ def check_records(records: list[Record], config: PasrGRPOConfig) -> None:
 
 
 def resolve_resume(config: PasrGRPOConfig, resume: bool) -> str | None:
-    """The checkpoint to resume from when ``resume`` is set (the newest in output_dir), else None."""
+    """The checkpoint to resume from when ``resume`` is set (:func:`pasr.train.saving.last_complete_checkpoint`)."""
     if not resume:
         return None
-    from transformers.trainer_utils import get_last_checkpoint
-
-    out = Path(config.output_dir)
-    last = get_last_checkpoint(str(out)) if out.is_dir() else None
+    last = last_complete_checkpoint(config.output_dir)
     if last is None:
-        logger.warning("--resume: no checkpoint in %s yet; starting from the beginning", out)
+        logger.warning("--resume: no complete checkpoint in %s yet; starting from the beginning", config.output_dir)
     return last
 
 
@@ -151,37 +149,46 @@ def train_pasr(
         records = load_training_records(config)
     check_records(records, config)
     output_dir = Path(config.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = resolve_resume(config, resume)
     log_path = Path(config.rollout_log) if config.rollout_log else output_dir / "rollouts.jsonl"
-    if checkpoint is None and log_path.exists() and not resume:
-        raise PasrError(
-            f"{log_path} exists from an earlier run: pass --resume to continue it, or choose another --output_dir"
-        )
+    with RunLock(output_dir, "pasr train", option="output_dir"):
+        if log_path.exists() and not resume:
+            raise PasrError(
+                f"{log_path} exists from an earlier run: pass --resume to continue it, or choose another --output_dir"
+            )
+        checkpoint = resolve_resume(config, resume)
 
-    warmup_dir = None
-    if config.warmup_examples > 0:
-        from pasr.models import resolve
-        from pasr.train.sft import warmup_model
+        warmup_dir = None
+        if config.warmup_examples > 0:
+            from pasr.models import resolve
+            from pasr.train.sft import warmup_model
 
-        base = resolve(model_config.model_name_or_path or "smollm2-135m-instruct")
-        warmup_dir = warmup_model(base, config, model_config)
-        model_config = replace(model_config, model_name_or_path=warmup_dir)
+            base = resolve(model_config.model_name_or_path or "smollm2-135m-instruct")
+            warmup_dir = warmup_model(base, config, model_config)
+            model_config = replace(model_config, model_name_or_path=warmup_dir)
 
-    rollout_log = RolloutLog(log_path)
-    if checkpoint is not None:
-        step = int(Path(checkpoint).name.split("-")[-1])
-        moved = rollout_log.truncate_after(step)
-        logger.info("resuming from %s; %d rollout lines of unfinished steps set aside", checkpoint, moved)
+        rollout_log = RolloutLog(log_path)
+        if resume and is_writing_process():
+            step = int(Path(checkpoint).name.split("-")[-1]) if checkpoint else 0
+            moved = rollout_log.truncate_after(step)
+            if moved:
+                logger.warning(
+                    "--resume: %d rollout lines of steps after %s (lost with the killed run) moved to %s",
+                    moved, checkpoint or "the start", rollout_log.path.with_suffix(".discarded.jsonl"),
+                )
 
-    own_scorer = scorer is None
-    scorer = scorer or build_scorer(config)
-    try:
-        trainer, _ = build_trainer(config, model_config, records, scorer, rollout_log)
-        trainer.train(resume_from_checkpoint=checkpoint)
-    finally:
-        if own_scorer:
-            scorer.close()
+        own_scorer = scorer is None
+        scorer = scorer or build_scorer(config)
+        try:
+            trainer, _ = build_trainer(config, model_config, records, scorer, rollout_log)
+            trainer.train(resume_from_checkpoint=checkpoint)
+        finally:
+            if own_scorer:
+                scorer.close()
+        return _finish(trainer, config, output_dir, log_path, warmup_dir, started)
+
+
+def _finish(trainer, config: PasrGRPOConfig, output_dir: Path, log_path: Path, warmup_dir, started: float) -> TrainResult:
+    """Save the final model and the run summary; the result of :func:`train_pasr`."""
     final_dir = save_final_model(trainer, output_dir)
     result = TrainResult(
         output_dir=str(output_dir),

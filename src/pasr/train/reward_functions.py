@@ -249,4 +249,6 @@ def batch_metrics(rows: list[dict], scorer: Any = None) -> dict[str, float]:
     judge = getattr(scorer, "judge", None)
     if judge is not None:
         metrics["judge/failures"] = float(getattr(judge, "failures", 0))
+        metrics["judge/rate_limited"] = float(getattr(judge, "rate_limited", 0))
+        metrics["judge/rate_limit_wait_s"] = float(getattr(judge, "rate_limit_wait_s", 0.0))
     return metrics

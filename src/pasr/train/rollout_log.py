@@ -1,15 +1,21 @@
 """The rollout log: one JSONL line per training completion, append-only.
 
 Each line holds the question, the completion, its parsed trace, accuracy, the baseline
-samples' accuracies, every reward component and the step. It feeds later analysis and
-the PASR(+IFT) baseline, so it is flushed after every batch and survives a killed run.
+samples' accuracies, every reward component and the ``step`` it was generated for
+(``global_step + 1``). It feeds later analysis and the PASR(+IFT) baseline, so each batch
+is flushed and fsynced (:func:`pasr.jsonl.append_jsonl`) and survives a killed run. Reading
+and repairing follow :mod:`pasr.jsonl`'s rule (torn tail dropped, corrupt lines warned about).
 """
 
 from __future__ import annotations
 
-import json
+import logging
 from collections.abc import Iterable
 from pathlib import Path
+
+from pasr.jsonl import append_jsonl, read_jsonl, repair_tail, rewrite_jsonl, set_aside_corrupt
+
+logger = logging.getLogger("pasr.train")
 
 
 class RolloutLog:
@@ -20,35 +26,37 @@ class RolloutLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def append(self, rows: Iterable[dict]) -> None:
-        with self.path.open("a", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        append_jsonl(self.path, rows)
 
     def truncate_after(self, step: int) -> int:
-        """Move lines of steps after ``step`` (lost with a killed run) to a ``.discarded.jsonl`` file.
+        """Make the log end at ``step`` (the checkpoint a resumed run starts from; 0 when it starts over).
 
-        A resumed run regenerates those steps; keeping the lost ones would count them twice.
-        Returns the number of lines moved.
+        A resumed run regenerates the steps after ``step``, so their lines (lost with the killed
+        run) move to ``<log>.discarded.jsonl``; keeping them would count those steps twice. A torn
+        last line is cut and corrupt lines go to ``<log>.corrupt`` (:mod:`pasr.jsonl`). Returns
+        the number of lines moved to the discarded file.
         """
         if not self.path.exists():
             return 0
-        kept, dropped = [], []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            row_step = json.loads(line).get("step")
-            (dropped if row_step is not None and row_step > step else kept).append(line)
+        if repair_tail(self.path):
+            logger.warning("%s: cut a torn last line (the run was killed mid-write)", self.path)
+        found = read_jsonl(self.path)
+        for problem in found.problems:
+            logger.warning(problem)
+        aside = set_aside_corrupt(self.path, found.bad_lines)
+        if aside is not None:
+            logger.warning("%s: %d corrupt line(s) moved to %s", self.path, len(found.bad_lines), aside)
+        kept = [r for r in found.rows if not (isinstance(r.get("step"), int) and r["step"] > step)]
+        dropped = [r for r in found.rows if isinstance(r.get("step"), int) and r["step"] > step]
         if dropped:
-            discarded = self.path.with_suffix(".discarded.jsonl")
-            with discarded.open("a", encoding="utf-8") as f:
-                f.write("\n".join(dropped) + "\n")
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-            tmp.replace(self.path)
+            append_jsonl(self.path.with_suffix(".discarded.jsonl"), dropped)
+            rewrite_jsonl(self.path, kept)
         return len(dropped)
 
 
 def read_rollouts(path: str | Path) -> list[dict]:
-    """All rows of a rollout log."""
-    with Path(path).open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """All rows of a rollout log (:mod:`pasr.jsonl` rule: problems are logged as warnings and skipped)."""
+    found = read_jsonl(path)
+    for problem in found.problems:
+        logger.warning(problem)
+    return found.rows

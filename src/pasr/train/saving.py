@@ -2,18 +2,63 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import shutil
 from pathlib import Path
 from typing import Any
 
+from pasr.run_folder import is_writing_process
+
+logger = logging.getLogger("pasr.train")
+
 
 def save_final_model(trainer: Any, output_dir: str | Path) -> Path:
-    """Save the trained model and tokenizer to ``OUTPUT_DIR/final`` (LoRA adapters merged in)."""
+    """Save the trained model and tokenizer to ``OUTPUT_DIR/final`` (LoRA adapters merged in).
+
+    The folder appears whole or not at all: it is written as ``final.partial`` and renamed, so a
+    run killed while saving never leaves a ``final`` that looks done (the warm-up reuses one).
+    """
     final_dir = Path(output_dir) / "final"
     model = trainer.accelerator.unwrap_model(trainer.model)
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
     if trainer.accelerator.is_main_process:
-        model.save_pretrained(final_dir)
-        trainer.processing_class.save_pretrained(final_dir)
+        partial = final_dir.with_name("final.partial")
+        if partial.exists():
+            shutil.rmtree(partial)
+        model.save_pretrained(partial)
+        trainer.processing_class.save_pretrained(partial)
+        if final_dir.exists():
+            shutil.rmtree(final_dir)
+        partial.rename(final_dir)
     trainer.accelerator.wait_for_everyone()
     return final_dir
+
+
+def last_complete_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest *complete* ``checkpoint-N`` folder of ``output_dir`` (what a resumed run starts from), or None.
+
+    A checkpoint is complete once its ``trainer_state.json`` exists: transformers' ``Trainer``
+    writes it last. A newer folder without it was cut short by a kill; the writing process moves
+    it to ``incomplete-checkpoint-N`` (kept for inspection, invisible to the trainer) and the run
+    resumes from the checkpoint before it. Unlike ``transformers.trainer_utils.get_last_checkpoint``,
+    which would pick the cut one and fail to load it.
+    """
+    out = Path(output_dir)
+    found = []
+    for folder in out.iterdir() if out.is_dir() else ():
+        match = re.fullmatch(r"checkpoint-(\d+)", folder.name)
+        if match and folder.is_dir():
+            found.append((int(match.group(1)), folder))
+    for _, folder in sorted(found, reverse=True):
+        if (folder / "trainer_state.json").is_file():
+            return str(folder)
+        if not is_writing_process():
+            continue  # the writing rank moves it; every rank skips it
+        aside = folder.with_name(f"incomplete-{folder.name}")
+        if aside.exists():
+            shutil.rmtree(aside)
+        folder.rename(aside)
+        logger.warning("%s was cut short by a kill (no trainer_state.json); moved to %s", folder, aside)
+    return None

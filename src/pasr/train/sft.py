@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from pasr.errors import PasrError
+from pasr.run_folder import RunLock
 from pasr.train.config import ModelConfig, PasrSFTConfig
-from pasr.train.saving import save_final_model
+from pasr.train.saving import last_complete_checkpoint, save_final_model
 
 logger = logging.getLogger("pasr.train")
 
@@ -59,17 +60,26 @@ def sft_examples(config: PasrSFTConfig) -> list[dict]:
 
 
 def run_sft(config: PasrSFTConfig, model_config: ModelConfig, *, examples: list[dict] | None = None) -> str:
-    """Fine-tune and save to ``OUTPUT_DIR/final``; returns that path. Resumes from the last checkpoint if any."""
-    import datasets
-    from transformers.trainer_utils import get_last_checkpoint
-    from trl import SFTTrainer, get_peft_config
+    """Fine-tune and save to ``OUTPUT_DIR/final``; returns that path. Resumes from the last complete checkpoint.
 
-    from pasr.models import load_model, load_tokenizer, resolve
+    Holds ``OUTPUT_DIR`` as its only writer (:class:`pasr.run_folder.RunLock`).
+    """
+    from pasr.models import resolve
 
     examples = examples if examples is not None else sft_examples(config)
     model_path = resolve(model_config.model_name_or_path or "smollm2-135m-instruct")
     output_dir = Path(config.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(output_dir, "pasr sft", option="output_dir"):
+        return _train_and_save(config, model_config, model_path, examples)
+
+
+def _train_and_save(config: PasrSFTConfig, model_config: ModelConfig, model_path: str, examples: list[dict]) -> str:
+    import datasets
+    from trl import SFTTrainer, get_peft_config
+
+    from pasr.models import load_model, load_tokenizer
+
+    output_dir = Path(config.output_dir)
     tokenizer = load_tokenizer(model_path)
     trainer = SFTTrainer(
         model=load_model(model_path, dtype=model_config.dtype),
@@ -78,7 +88,7 @@ def run_sft(config: PasrSFTConfig, model_config: ModelConfig, *, examples: list[
         processing_class=tokenizer,
         peft_config=get_peft_config(model_config),
     )
-    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    last = last_complete_checkpoint(output_dir)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=last)
     final_dir = save_final_model(trainer, output_dir)

@@ -1,0 +1,134 @@
+"""A run folder (``pasr eval`` RUN_DIR, ``pasr train`` / ``pasr sft`` OUTPUT_DIR): its checks and its one writer.
+
+Two commands appending to the same folder would each run every example or step and double
+the results, so a folder has one writer at a time: :class:`RunLock` holds an exclusive
+``filelock.FileLock`` on ``<folder>/.pasr.lock`` for the whole command and refuses a second
+writer at once with a message naming the holder (pid, host, command, start time, read from
+``<folder>/.pasr.lock.json``). The lock is the kernel's ``flock`` (filelock falls back to a
+soft lock on file systems without it), so a process killed with ``kill -9`` releases it
+with its death: a stale lock never blocks. Only the writing process of a distributed job
+(global rank 0) takes it; the other ranks write nothing of their own into the folder.
+
+:func:`check_output_folder` is the check every command makes on its output option before
+any work starts: the path must be a folder (or not exist yet) that this user can write.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from pasr.errors import PasrError
+
+LOCK_FILE = ".pasr.lock"
+HOLDER_FILE = ".pasr.lock.json"
+
+
+def _nearest_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(".")
+
+
+def check_output_folder(path: str | os.PathLike, option: str) -> Path:
+    """``path`` as a Path, or a PasrError naming ``option`` when it cannot be a writable run folder.
+
+    Refused: an existing path that is not a folder, a folder (or the nearest existing parent of a
+    new one) that this user cannot write, and a parent that is a file. Nothing is created here.
+    """
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise PasrError(f"{option} {path}: exists and is not a folder; give a folder path (new or from an earlier run)")
+    base = _nearest_existing(path)
+    if not base.is_dir():
+        raise PasrError(f"{option} {path}: {base} is a file, so no folder can be made there; choose another path")
+    if not os.access(base, os.W_OK | os.X_OK):
+        what = "is not writable" if base == path else f"cannot be created: {base} is not writable"
+        raise PasrError(f"{option} {path}: {what} by this user; choose another path")
+    return path
+
+
+def is_writing_process() -> bool:
+    """True unless this is a non-zero rank of a distributed launch (torchrun / accelerate set ``RANK``)."""
+    try:
+        return int(os.environ.get("RANK", "0")) == 0
+    except ValueError:
+        return True
+
+
+class RunLock:
+    """Hold ``folder`` as its only writer: ``with RunLock(folder, "pasr eval"): ...``.
+
+    ``acquire`` creates the folder, takes the lock without waiting and records the holder;
+    a second writer gets a :class:`~pasr.errors.PasrError` naming the first. ``release`` (or
+    leaving the ``with`` block, also on an exception) removes the holder record and frees
+    the lock. A no-op on non-writing ranks (:func:`is_writing_process`).
+    """
+
+    def __init__(self, folder: str | os.PathLike, command: str, *, option: str = "the run folder"):
+        self.folder = Path(folder)
+        self.command = command
+        self.option = option
+        self._lock: Any = None
+
+    def acquire(self) -> "RunLock":
+        from filelock import FileLock, Timeout
+
+        if self._lock is not None or not is_writing_process():
+            return self
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(self.folder / LOCK_FILE), timeout=0)
+            lock.acquire()
+        except Timeout:
+            raise PasrError(
+                f"{self.option} {self.folder} is in use by {self._holder()}; wait for it to finish "
+                "(or stop it), or choose another folder"
+            ) from None
+        except OSError as err:
+            raise PasrError(f"{self.option} {self.folder}: cannot lock it ({err.strerror or err})") from None
+        self._lock = lock
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": self.command,
+            "argv": sys.argv,
+            "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        try:
+            (self.folder / HOLDER_FILE).write_text(json.dumps(holder) + "\n", encoding="utf-8")
+        except OSError:
+            pass  # the lock holds without the record; a refused writer then says less about us
+        return self
+
+    def _holder(self) -> str:
+        try:
+            info = json.loads((self.folder / HOLDER_FILE).read_text(encoding="utf-8"))
+            return f"another {info['command']} (pid {info['pid']} on {info['host']}, since {info['since']})"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "another pasr process"
+
+    def release(self) -> None:
+        if self._lock is None:
+            return
+        try:
+            (self.folder / HOLDER_FILE).unlink(missing_ok=True)
+        except OSError:
+            pass
+        self._lock.release()
+        self._lock = None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+__all__ = ["RunLock", "check_output_folder", "is_writing_process"]
