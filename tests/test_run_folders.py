@@ -142,7 +142,21 @@ def _eval_args(run: Path, *extra: str) -> list[str]:
     [(("--chunk-size", "0"), r"--chunk-size must be at least 1"),
      (("--chunk-size", "-3"), r"--chunk-size must be at least 1"),
      ((), r"--output .*: exists and is not a folder"),
-     (("--limit", "0"), r"--limit must be at least 1")],
+     (("--limit", "0"), r"--limit must be at least 1"),
+     (("--seed", "-1"), r"--seed must be >= 0"),
+     (("--temperature", "nan"), r"--temperature must be a number >= 0"),
+     (("--temperature", "-0.5"), r"--temperature must be a number >= 0"),
+     (("--dtype", "float16"), r"--dtype: unknown dtype 'float16'; use auto, float32, bfloat16"),
+     (("--base-url", "localhost:8000"), r"--base-url 'localhost:8000': give an http\(s\) URL"),
+     (("--judge-url", "ftp://x", "--judge-model", "j"), r"--judge-url 'ftp://x': give an http\(s\) URL"),
+     (("--data-dir", "/no/such/dir"), r"--data-dir /no/such/dir: no such folder"),
+     (("--data-file", "/no/such.jsonl"), r"--data-file /no/such.jsonl: no such file"),
+     (("--data-file", "/"), r"--data-file /: is a folder"),
+     (("--data-dir", __file__), r"--data-dir .*: is a file"),
+     (("--max-tokens", "0"), r"--max-tokens must be at least 1"),
+     (("--batch-size", "-2"), r"--batch-size must be at least 1"),
+     (("--rounds", "0"), r"--rounds must be at least 1"),
+     (("--methods", "vanilla,magic"), r"--methods: unknown method 'magic'")],
 )
 def test_eval_bad_options_are_one_line_rc_2_and_write_nothing(tmp_path, extra, message):
     target = tmp_path / "run"

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pasr.eval.metrics import mean, read_lines
+from pasr.jsonl import append_jsonl, repair_tail
 from pasr.prompts import ANALYSIS_SYSTEM_PROMPT, COHERENCE_PROMPT, CONSISTENCY_PROMPT, TYPE_PROMPT
 
 REFINEMENT_TYPES = ("error correction", "information complement", "solution improvement", "task alignment")
@@ -132,23 +133,23 @@ def analyse(lines: Sequence[dict[str, Any]], judge: Any, path: str | Path, metho
     for (i, key), reply in zip(keys, replies):
         per_line.setdefault(i, {})[key] = reply
     failed = 0
-    with path.open("a", encoding="utf-8") as fh:
-        for i, line in enumerate(todo):
-            got = per_line.get(i, {})
-            if any(got.get(k) is None for k in ANALYSES):
-                failed += 1  # judge unreachable for this one: leave it for the next run
-                continue
-            record = {
-                "id": line["id"],
-                "method": method,
-                "kind": "revision" if any(t.get("name") == "revision" for t in line.get("turns", [])) else "inline",
-                "type": parse_type(got["type"]),
-                "coherence": parse_score(got["coherence"]),
-                "consistency": parse_score(got["consistency"]),
-                "replies": got,
-            }
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        fh.flush()
+    finished = []
+    for i, line in enumerate(todo):
+        got = per_line.get(i, {})
+        if any(got.get(k) is None for k in ANALYSES):
+            failed += 1  # judge unreachable for this one: leave it for the next run
+            continue
+        finished.append({
+            "id": line["id"],
+            "method": method,
+            "kind": "revision" if any(t.get("name") == "revision" for t in line.get("turns", [])) else "inline",
+            "type": parse_type(got["type"]),
+            "coherence": parse_score(got["coherence"]),
+            "consistency": parse_score(got["consistency"]),
+            "replies": got,
+        })
+    repair_tail(path)
+    append_jsonl(path, finished)
     wanted = {line["id"] for line in lines if line.get("refined")}
     result = aggregate([a for a in read_lines(path) if a["id"] in wanted])
     result["eligible"] = len(wanted)

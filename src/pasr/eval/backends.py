@@ -46,6 +46,10 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+DTYPES = ("auto", "float32", "bfloat16")
+"""``--dtype`` values of the transformers backend."""
+
+
 def make_backend(
     kind: str,
     model: str,
@@ -102,8 +106,8 @@ class TransformersBackend:
     ) -> None:
         import torch
 
-        if dtype not in ("auto", "float32", "bfloat16"):
-            raise PasrError(f"unknown dtype {dtype!r}; use auto, float32 or bfloat16")
+        if dtype not in DTYPES:
+            raise PasrError(f"--dtype: unknown dtype {dtype!r}; use {', '.join(DTYPES)}")
         self.batch_size = max(1, int(batch_size))
         self.chunk_size = chunk_size or self.batch_size * 8
         self.seed = seed

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +83,7 @@ def validate(settings: EvalSettings) -> None:
     """Reject bad names and option combinations before any data or model is loaded."""
     from pasr.data.benchmarks import BENCHMARKS
 
-    from pasr.eval.backends import BACKENDS
+    from pasr.eval.backends import BACKENDS, DTYPES
 
     if not settings.benchmarks:
         raise PasrError(f"--benchmark: give at least one of {', '.join(BENCHMARKS)}")
@@ -110,8 +112,21 @@ def validate(settings: EvalSettings) -> None:
             raise PasrError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(settings, name)}")
     if settings.limit is not None and settings.limit < 1:
         raise PasrError(f"--limit must be at least 1, got {settings.limit}")
-    if settings.temperature < 0:
-        raise PasrError(f"--temperature must be >= 0, got {settings.temperature}")
+    if not math.isfinite(settings.temperature) or settings.temperature < 0:
+        raise PasrError(f"--temperature must be a number >= 0, got {settings.temperature}")
+    if settings.seed < 0:
+        raise PasrError(f"--seed must be >= 0, got {settings.seed}")
+    if settings.dtype not in DTYPES:
+        raise PasrError(f"--dtype: unknown dtype {settings.dtype!r}; use {', '.join(DTYPES)}")
+    for option, url in (("--base-url", settings.base_url), ("--judge-url", settings.judge_url)):
+        if url and not re.match(r"https?://[^/\s]+", url):
+            raise PasrError(f"{option} {url!r}: give an http(s) URL, e.g. http://localhost:8000/v1")
+    if settings.data_file and not Path(settings.data_file).is_file():
+        what = "is a folder (use --data-dir for a folder of files)" if Path(settings.data_file).is_dir() else "no such file"
+        raise PasrError(f"--data-file {settings.data_file}: {what}")
+    if settings.data_dir and not Path(settings.data_dir).is_dir():
+        what = "is a file (use --data-file for one file)" if Path(settings.data_dir).exists() else "no such folder"
+        raise PasrError(f"--data-dir {settings.data_dir}: {what}")
     if settings.chunk_size is not None and settings.chunk_size < 1:
         raise PasrError(f"--chunk-size must be at least 1 (examples per flush to the results file), got {settings.chunk_size}")
     check_output_folder(settings.output, "--output")
