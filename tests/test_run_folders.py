@@ -388,7 +388,7 @@ def test_eval_corrupt_middle_line_is_named_set_aside_and_redone(tmp_path):
         done = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     said = " ".join((done.stdout + done.stderr).split())
-    assert f"pasr.jsonl, line 3: not valid JSON" in said and "moved to" in said
+    assert "pasr.jsonl, line 3: not valid JSON" in said and "moved to" in said
     assert "repeat an id" in said
     assert (run / "synthetic" / "pasr.jsonl.corrupt").read_text() == lines[2]
     rows = read_jsonl(path).rows

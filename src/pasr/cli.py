@@ -40,8 +40,16 @@ def main() -> None:
     try:
         app()
     except PasrError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
+        print_error(exc)
         sys.exit(2)
+
+
+def print_error(exc: BaseException) -> None:
+    """``error: MESSAGE`` as one line on stderr: newlines collapsed, never wrapped, brackets printed as they are."""
+    from rich.markup import escape
+
+    message = " ".join(str(exc).split())
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}", highlight=False)
 
 
 if __name__ == "__main__":  # python -m pasr.cli, for scripts that run the interpreter they are given

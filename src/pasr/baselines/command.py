@@ -37,7 +37,11 @@ def ift_data_command(
     """
     from pasr.baselines.ift import IftFilter, default_output, filter_rollouts, read_rollout_log, write_ift_data
     from pasr.errors import PasrError
+    from pasr.train.checks import check_input_file, check_output_file
 
+    if rollout_log.exists():  # a missing one: read_rollout_log says where `pasr train` writes it
+        check_input_file(rollout_log, "ROLLOUT_LOG")
+    output = check_output_file(output or default_output(rollout_log), "--output")
     flt = IftFilter(require_valid=require_valid, require_refine=require_refine, min_refine_reward=min_refine_reward,
                     min_accuracy=min_accuracy, dedupe=dedupe)
     rows = read_rollout_log(rollout_log)
@@ -53,7 +57,7 @@ def ift_data_command(
     if not kept:
         raise PasrError(f"{rollout_log}: no rollout passed the filters; loosen them "
                         "(e.g. --min-refine-reward -inf, --no-require-refine) or use a longer PASR run")
-    path = write_ift_data(kept, output or default_output(rollout_log))
+    path = write_ift_data(kept, output)
     console.print(f"examples: {len(kept)} -> {path}", highlight=False)
     console.print(f"next:     pasr sft --config cpu-ift.yaml --data_file {path}", highlight=False)
 
@@ -74,7 +78,10 @@ def star_command(
     if fields:
         print_fields((StarConfig, ModelConfig))
         return
-    config, model_config = parse_config((StarConfig, ModelConfig), ctx.args, DEFAULT_STAR_RECIPE)
+    config, model_config = parse_config((StarConfig, ModelConfig), ctx.args, DEFAULT_STAR_RECIPE, command="star")
+    from pasr.train.checks import check_paths
+
+    check_paths(config)
     from pasr.baselines.star import run_star
 
     result = run_star(config, model_config, console=console)

@@ -15,8 +15,33 @@ console = Console()
 
 
 def _fail(error: Exception) -> None:
-    console.print(f"[red]error:[/red] {error}", highlight=False)
+    """One line ``error: ...`` on stderr and exit code 2, as `pasr` prints every bad-input error."""
+    from rich.markup import escape
+
+    message = " ".join(str(error).split())
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}", highlight=False)
     raise typer.Exit(2) from None
+
+
+def _check_options(*, n: int | None = None, difficulty: int | None = None, split: str | None = None,
+                   shares: dict[str, tuple[float, bool, bool]] | None = None, at_least_one: dict | None = None) -> None:
+    """The shared option checks of the data commands (a PasrError naming the option), before any work."""
+    from pasr.data import synthetic
+    from pasr.errors import PasrError
+
+    if n is not None and n < 1:
+        raise PasrError(f"--n {n}: must be >= 1")
+    if difficulty is not None and difficulty not in synthetic.LEVELS:
+        raise PasrError(f"--difficulty {difficulty}: must be one of {', '.join(map(str, synthetic.LEVELS))}")
+    if split is not None and split not in synthetic.SPLITS:
+        raise PasrError(f"--split {split}: split must be one of {', '.join(synthetic.SPLITS)}")
+    for option, (value, low_open, high_open) in (shares or {}).items():
+        if not ((value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)):
+            span = f"{'(' if low_open else '['}0, 1{')' if high_open else ']'}"
+            raise PasrError(f"{option} {value}: must be in {span}")
+    for option, value in (at_least_one or {}).items():
+        if value < 1:
+            raise PasrError(f"{option} {value}: must be >= 1")
 
 
 @data_app.command("synthetic")
@@ -31,9 +56,12 @@ def synthetic_command(
     from pasr.data import synthetic
     from pasr.data.records import write_records
     from pasr.errors import PasrError
+    from pasr.train.checks import check_output_file
 
     level = synthetic.DEFAULT_DIFFICULTY if difficulty is None else difficulty
     try:
+        _check_options(n=n, difficulty=difficulty, split=split)
+        check_output_file(output, "--output")
         with console.status(f"generating {n} level-{level} {split} problems"):
             records = synthetic.generate(n, seed=seed, split=split, difficulty=level)
         write_records(output, records)
@@ -58,9 +86,16 @@ def warmup_command(
     from pasr.data import synthetic
     from pasr.data.records import read_records
     from pasr.errors import PasrError
+    from pasr.train.checks import check_input_file, check_output_file
 
     level = synthetic.DEFAULT_DIFFICULTY if difficulty is None else difficulty
     try:
+        _check_options(n=None if records_file is not None else n, difficulty=difficulty,
+                       shares={"--refine-share": (refine_share, False, False),
+                               "--standard-share": (standard_share, False, False)})
+        if records_file is not None:
+            check_input_file(records_file, "--records")
+        check_output_file(output, "--output")
         with console.status("writing worked solutions"):
             if records_file is not None:
                 records = read_records(records_file)
@@ -98,9 +133,18 @@ def own_errors_command(
     from pasr.data import synthetic
     from pasr.data.own_errors import own_error_examples, sample_solutions
     from pasr.errors import PasrError
+    from pasr.train.checks import check_output_file
 
     level = synthetic.DEFAULT_DIFFICULTY if difficulty is None else difficulty
     try:
+        _check_options(n=n, difficulty=difficulty,
+                       shares={"--refine-share": (refine_share, True, False),
+                               "--standard-share": (standard_share, False, True)},
+                       at_least_one={"--max-tokens": max_tokens, "--batch-size": batch_size})
+        if temperature < 0:
+            raise PasrError(f"--temperature {temperature}: must be >= 0")
+        check_output_file(output, "--output")
+        check_output_file(output.with_suffix(".stats.json"), "--output (its .stats.json)")
         # the first n are sampled; the rest supply clean solutions to reach the refine share
         records = synthetic.generate(5 * n, seed=seed, split="train", difficulty=level)
         records, fill = records[:n], records[n:]

@@ -19,7 +19,9 @@ def report_command(
     from rich.table import Table
 
     from pasr.report.build import build_report
+    from pasr.run_folder import check_output_folder
 
+    check_output_folder(out, "--out")
     console = Console()
     with console.status("Building report..."):
         report = build_report(run_dirs, out, max_examples=max_examples, title=title)

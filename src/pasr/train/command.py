@@ -17,40 +17,56 @@ console = Console()
 
 def recipe_path(value: str) -> str:
     """A recipe path as given, or a packaged recipe by file name (``cpu-default.yaml``)."""
-    path = Path(value)
+    from pasr.errors import PasrError
+
+    if not value or value.startswith("--"):
+        raise PasrError("--config needs a YAML recipe path")
+    path = Path(value).expanduser()
     if path.exists():
         return str(path)
     packaged = RECIPES / value
-    if packaged.exists():
+    if packaged.is_file():
         return str(packaged)
     packaged = RECIPES / path.name
-    if packaged.exists():
+    if packaged.is_file():
         return str(packaged)
-    from pasr.errors import PasrError
-
-    known = sorted(str(p.relative_to(RECIPES)) for p in RECIPES.rglob("*.yaml"))
+    known = sorted(str(p.relative_to(RECIPES)) for p in RECIPES.rglob("*.yaml") if "accelerate" not in p.parts)
     raise PasrError(f"recipe {value} not found; packaged recipes: {', '.join(known)}")
 
 
-def parse_config(dataclass_types, args: list[str], default_recipe: Path):
-    """Parse ``--config`` (default: ``default_recipe``) and flags with TRL's parser."""
-    from trl import TrlParser
-
+def split_config(args: list[str], default_recipe: Path) -> tuple[str, list[str]]:
+    """The recipe path (``--config PATH`` or ``--config=PATH``; default ``default_recipe``) and the other args."""
     from pasr.errors import PasrError
 
     args = list(args)
-    if "--config" in args:
-        i = args.index("--config")
+    found = [i for i, a in enumerate(args) if a == "--config" or a.startswith("--config=")]
+    if len(found) > 1:
+        raise PasrError("--config given twice; give one recipe and override its fields with --field value")
+    if not found:
+        return str(default_recipe), args
+    i = found[0]
+    if args[i] == "--config":
         if i + 1 >= len(args):
             raise PasrError("--config needs a YAML recipe path")
-        args[i + 1] = recipe_path(args[i + 1])
+        value = args[i + 1]
+        del args[i:i + 2]
     else:
-        args = ["--config", str(default_recipe), *args]
-    parser = TrlParser(dataclass_types)
-    try:
-        return parser.parse_args_and_config(args)
-    except ValueError as exc:
-        raise PasrError(str(exc)) from None
+        value = args[i].split("=", 1)[1]
+        del args[i]
+    return recipe_path(value), args
+
+
+def parse_config(dataclass_types, args: list[str], default_recipe: Path, *, command: str = "train"):
+    """Parse ``--config`` (default: ``default_recipe``) and ``--field value`` flags, every value checked.
+
+    A malformed recipe, an unknown field, a value of the wrong type or out of range ends in a
+    one-line :class:`~pasr.errors.PasrError` before any dataclass is built (see :mod:`pasr.train.checks`).
+    Nothing is written; the commands check their paths next with :func:`pasr.train.checks.check_paths`.
+    """
+    from pasr.train.checks import parse_checked
+
+    recipe, rest = split_config(args, default_recipe)
+    return parse_checked(tuple(dataclass_types), recipe, rest, command=command)
 
 
 def print_fields(dataclass_types) -> None:
@@ -75,6 +91,9 @@ def train_command(
         print_fields((PasrGRPOConfig, ModelConfig))
         return
     config, model_config = parse_config((PasrGRPOConfig, ModelConfig), ctx.args, DEFAULT_TRAIN_RECIPE)
+    from pasr.train.checks import check_paths
+
+    check_paths(config)
     from pasr.train.grpo import train_pasr
 
     print_train_summary(train_pasr(config, model_config, resume=resume))
@@ -113,7 +132,10 @@ def sft_command(
     if fields:
         print_fields((PasrSFTConfig, ModelConfig))
         return
-    config, model_config = parse_config((PasrSFTConfig, ModelConfig), ctx.args, DEFAULT_SFT_RECIPE)
+    config, model_config = parse_config((PasrSFTConfig, ModelConfig), ctx.args, DEFAULT_SFT_RECIPE, command="sft")
+    from pasr.train.checks import check_paths
+
+    check_paths(config)
     from pasr.train.sft import run_sft
 
     final_dir = run_sft(config, model_config)

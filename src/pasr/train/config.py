@@ -117,6 +117,7 @@ class PasrGRPOConfig(GRPOConfig, DataArguments, JudgeArguments):
     report_to: str | list[str] = field(default="none", metadata={"help": "trackio, wandb, tensorboard or none."})
 
     def __post_init__(self):
+        check_fields(self)  # before TRL's own __post_init__, which divides by some of them
         super().__post_init__()
         if self.refine_reward_mode not in TRAIN_REFINE_MODES:
             raise PasrError(
@@ -145,5 +146,19 @@ class PasrSFTConfig(SFTConfig, DataArguments):
     warmup_refine_share: float = field(default=0.5, metadata={"help": "Share of worked solutions with a refine."})
     report_to: str | list[str] = field(default="none", metadata={"help": "trackio, wandb, tensorboard or none."})
 
+    def __post_init__(self):
+        check_fields(self)  # before TRL's own __post_init__
+        super().__post_init__()
 
-__all__ = ["DataArguments", "JudgeArguments", "ModelConfig", "PasrGRPOConfig", "PasrSFTConfig", "TRAIN_REFINE_MODES"]
+
+def check_fields(config) -> None:
+    """The value rules of :mod:`pasr.train.checks` on a config built in Python (the CLI checks before building)."""
+    from dataclasses import fields
+
+    from pasr.train.checks import check_values
+
+    check_values({f.name: getattr(config, f.name) for f in fields(config) if f.init})
+
+
+__all__ = ["DataArguments", "JudgeArguments", "ModelConfig", "PasrGRPOConfig", "PasrSFTConfig", "TRAIN_REFINE_MODES",
+           "check_fields"]
