@@ -594,3 +594,19 @@ def test_fields_a_recipe_leaves_out_keep_their_defaults(tmp_path, kind):
     for name in ("report_to", "max_steps", "learning_rate", "per_device_train_batch_size", "output_dir"):
         assert getattr(config, name) == getattr(reference, name), name
     assert model_config == ModelConfig()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [("--seed", "-1", r"--seed -1: must be an integer in \[0, 2\^32\)"),
+     ("--report_to", "bogus", r"report_to.*'bogus' is not a logger transformers knows"),
+     ("--output_dir", "", r"output_dir is empty")],
+)
+def test_values_found_by_a_new_user(tmp_path, flag, value, message):
+    from pasr.train.checks import check_paths
+    from pasr.train.command import DEFAULT_TRAIN_RECIPE, parse_config
+    from pasr.train.config import ModelConfig, PasrGRPOConfig
+
+    with pytest.raises(PasrError, match=message):
+        config, _ = parse_config((PasrGRPOConfig, ModelConfig), [flag, value], DEFAULT_TRAIN_RECIPE)
+        check_paths(config)

@@ -57,15 +57,15 @@ def test_second_writer_is_refused_naming_the_holder_and_a_kill_9_frees_the_folde
     proc = _holder(folder)
     try:
         with pytest.raises(PasrError, match=rf"in use by another pasr eval \(pid {proc.pid} on .*since"):
-            RunLock(folder, "pasr train").acquire()
+            RunLock(folder, "pasr eval").acquire()
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert (folder / HOLDER_FILE).exists()  # the dead holder's record stays; it does not block
-    with RunLock(folder, "pasr train"):
+    with RunLock(folder, "pasr eval"):
         assert json.loads((folder / HOLDER_FILE).read_text())["pid"] == os.getpid()
     assert not (folder / HOLDER_FILE).exists()
-    with RunLock(folder, "pasr train"):  # released on exit: taken again at once
+    with RunLock(folder, "pasr eval"):  # released on exit: taken again at once
         pass
 
 
@@ -81,11 +81,11 @@ def test_non_writing_ranks_take_no_lock(tmp_path, monkeypatch):
     proc = _holder(tmp_path)
     try:
         monkeypatch.setenv("RANK", "1")
-        with RunLock(tmp_path, "pasr train"):  # rank 1 writes nothing of its own: no refusal
+        with RunLock(tmp_path, "pasr train", distributed=True):  # rank 1 writes nothing of its own: no refusal
             pass
         monkeypatch.setenv("RANK", "0")
         with pytest.raises(PasrError, match="in use"):
-            RunLock(tmp_path, "pasr train").acquire()
+            RunLock(tmp_path, "pasr train", distributed=True).acquire()
     finally:
         proc.kill()
         proc.wait()
@@ -396,3 +396,101 @@ def test_eval_corrupt_middle_line_is_named_set_aside_and_redone(tmp_path):
     assert json.loads((run / "synthetic" / "pasr.summary.json").read_text())["n"] == 6
     report = CliRunner().invoke(app, ["report", str(run), "-o", str(tmp_path / "report")])
     assert report.exit_code == 0 and "repeat an id" in report.output
+
+
+# --- found by a new user trying to break the above -----------------------------------------------------------
+
+
+def test_checkpoint_with_a_cut_trainer_state_is_not_complete(tmp_path):
+    from pasr.train.saving import last_complete_checkpoint
+
+    for step, state in ((2, '{"global_step": 2}'), (4, '{"global_st'), (6, None)):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        if state is not None:
+            (folder / "trainer_state.json").write_text(state)
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-2")
+    assert (tmp_path / "incomplete-checkpoint-4").is_dir() and (tmp_path / "incomplete-checkpoint-6").is_dir()
+
+
+@pytest.mark.parametrize(("window", "kept"), [(1, [1, 1, 2, 3]), (2, [1, 1, 2]), (3, [1, 1])])
+def test_resume_sets_aside_generations_whose_window_reaches_past_the_checkpoint(tmp_path, window, kept):
+    """steps_per_generation > 1: a generation made for step g covers g..g+window-1; resumed at 3, TRL generates anew."""
+    from pasr.train.rollout_log import RolloutLog
+
+    log = RolloutLog(tmp_path / "rollouts.jsonl")
+    log.append([{"step": s} for s in (1, 1, 2, 3, 4, 5)])
+    log.truncate_after(3, window)
+    assert [r["step"] for r in read_jsonl(log.path).rows] == kept
+
+
+def test_generation_window_follows_trl():
+    from types import SimpleNamespace
+
+    from pasr.train.saving import generation_window
+
+    def cfg(spg, ni, ga):
+        return SimpleNamespace(steps_per_generation=spg, num_iterations=ni, gradient_accumulation_steps=ga)
+
+    assert generation_window(cfg(1, 1, 1)) == 1 and generation_window(cfg(4, 1, 4)) == 1
+    assert generation_window(cfg(2, 1, 1)) == 2 and generation_window(cfg(1, 2, 1)) == 2
+    assert generation_window(cfg(4, 2, 2)) == 4 and generation_window(cfg(None, 1, 3)) == 1
+
+
+def test_other_kind_of_command_is_refused_in_a_run_folder(tmp_path):
+    with RunLock(tmp_path, "pasr train"):
+        pass
+    with pytest.raises(PasrError, match=r"holds a `pasr train` run; `pasr sft` needs its own folder"):
+        RunLock(tmp_path, "pasr sft").acquire()
+    with RunLock(tmp_path, "pasr train"):  # the same kind resumes; the refusal released the lock
+        pass
+
+
+def test_eval_locks_even_under_a_rank_variable(tmp_path, monkeypatch):
+    proc = _holder(tmp_path)
+    try:
+        monkeypatch.setenv("RANK", "1")
+        with pytest.raises(PasrError, match="in use"):
+            RunLock(tmp_path, "pasr eval").acquire()
+        with RunLock(tmp_path, "pasr eval", distributed=True):  # train-like commands: rank 1 takes no lock
+            pass
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("value", ["", " "])
+def test_empty_output_is_refused(value):
+    with pytest.raises(PasrError, match="--output is empty"):
+        check_output_folder(value, "--output")
+
+
+def test_eval_error_is_one_line_on_stderr(tmp_path):
+    not_a_model = tmp_path / "m"
+    not_a_model.mkdir()
+    (not_a_model / "config.json").write_text("{}")  # looks like a model, cannot load
+    done = subprocess.run([PASR, "eval", "--model", str(not_a_model), "--benchmark", "synthetic", "--limit", "1",
+                           "--output", str(tmp_path / "run")], capture_output=True, text=True, env=_env(), timeout=300)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("error:"), done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_resume_of_a_finished_run_trains_nothing(tmp_path):
+    out = tmp_path / "run"
+    assert _train(out, "none", resume=False).returncode == 0
+    before = (out / "rollouts.jsonl").read_bytes()
+    final = (out / "final" / "model.safetensors").stat().st_mtime_ns
+    again = _train(out, "none", resume=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads(again.stdout.strip().splitlines()[-1])["appended_steps"] == []
+    assert (out / "rollouts.jsonl").read_bytes() == before
+    assert (out / "final" / "model.safetensors").stat().st_mtime_ns == final
+    # Killed after the last checkpoint but before the final save: --resume saves that checkpoint's model, no step.
+    import shutil
+
+    shutil.rmtree(out / "final")
+    again = _train(out, "none", resume=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads(again.stdout.strip().splitlines()[-1])["appended_steps"] == []
+    assert (out / "final" / "config.json").exists() and _steps(out) == {s: ROWS_PER_STEP for s in range(1, STEPS + 1)}

@@ -4,10 +4,12 @@ Two commands appending to the same folder would each run every example or step a
 the results, so a folder has one writer at a time: :class:`RunLock` holds an exclusive
 ``filelock.FileLock`` on ``<folder>/.pasr.lock`` for the whole command and refuses a second
 writer at once with a message naming the holder (pid, host, command, start time, read from
-``<folder>/.pasr.lock.json``). The lock is the kernel's ``flock`` (filelock falls back to a
+``<folder>/.pasr.lock.json``); a folder also keeps one kind of run: ``.pasr-run.json`` names the command
+that made it and another command is refused. The lock is the kernel's ``flock`` (filelock falls back to a
 soft lock on file systems without it), so a process killed with ``kill -9`` releases it
-with its death: a stale lock never blocks. Only the writing process of a distributed job
-(global rank 0) takes it; the other ranks write nothing of their own into the folder.
+with its death: a stale lock never blocks (deleting the lock file by hand while it is held defeats
+it, as with any ``flock``). In a distributed job (``distributed=True``) only global rank 0 takes
+it; the other ranks write nothing of their own into the folder.
 
 :func:`check_output_folder` is the check every command makes on its output option before
 any work starts: the path must be a folder (or not exist yet) that this user can write.
@@ -27,6 +29,7 @@ from pasr.errors import PasrError
 
 LOCK_FILE = ".pasr.lock"
 HOLDER_FILE = ".pasr.lock.json"
+KIND_FILE = ".pasr-run.json"  # which command writes this folder (one kind of run per folder)
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -42,6 +45,8 @@ def check_output_folder(path: str | os.PathLike, option: str) -> Path:
     Refused: an existing path that is not a folder, a folder (or the nearest existing parent of a
     new one) that this user cannot write, and a parent that is a file. Nothing is created here.
     """
+    if not str(path).strip():
+        raise PasrError(f"{option} is empty; give a folder path")
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise PasrError(f"{option} {path}: exists and is not a folder; give a folder path (new or from an earlier run)")
@@ -52,6 +57,14 @@ def check_output_folder(path: str | os.PathLike, option: str) -> Path:
         what = "is not writable" if base == path else f"cannot be created: {base} is not writable"
         raise PasrError(f"{option} {path}: {what} by this user; choose another path")
     return path
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary sibling renamed over it: a kill never leaves it cut short."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def is_writing_process() -> bool:
@@ -68,19 +81,23 @@ class RunLock:
     ``acquire`` creates the folder, takes the lock without waiting and records the holder;
     a second writer gets a :class:`~pasr.errors.PasrError` naming the first. ``release`` (or
     leaving the ``with`` block, also on an exception) removes the holder record and frees
-    the lock. A no-op on non-writing ranks (:func:`is_writing_process`).
+    the lock. With ``distributed=True`` (train, sft, star under torchrun / accelerate) a no-op on
+    the non-writing ranks (:func:`is_writing_process`); ``pasr eval`` is one process and always locks.
     """
 
-    def __init__(self, folder: str | os.PathLike, command: str, *, option: str = "the run folder"):
+    def __init__(
+        self, folder: str | os.PathLike, command: str, *, option: str = "the run folder", distributed: bool = False
+    ):
         self.folder = Path(folder)
         self.command = command
         self.option = option
+        self.distributed = distributed  # a launcher's ranks share the folder: only rank 0 locks
         self._lock: Any = None
 
     def acquire(self) -> "RunLock":
         from filelock import FileLock, Timeout
 
-        if self._lock is not None or not is_writing_process():
+        if self._lock is not None or (self.distributed and not is_writing_process()):
             return self
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -94,6 +111,11 @@ class RunLock:
         except OSError as err:
             raise PasrError(f"{self.option} {self.folder}: cannot lock it ({err.strerror or err})") from None
         self._lock = lock
+        try:
+            self._claim_kind()
+        except BaseException:
+            self.release()
+            raise
         holder = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -106,6 +128,23 @@ class RunLock:
         except OSError:
             pass  # the lock holds without the record; a refused writer then says less about us
         return self
+
+    def _claim_kind(self) -> None:
+        """Refuse a folder another kind of command wrote (e.g. ``pasr sft`` into a ``pasr train`` folder,
+        whose checkpoints it would resume from); mark a new folder with this command."""
+        path = self.folder / KIND_FILE
+        try:
+            other = json.loads(path.read_text(encoding="utf-8")).get("command")
+        except FileNotFoundError:
+            write_text_atomic(path, json.dumps({"command": self.command}) + "\n")
+            return
+        except (OSError, ValueError, AttributeError):
+            other = None  # unreadable mark: the folder's files tell the commands what they need
+        if other and other != self.command:
+            raise PasrError(
+                f"{self.option} {self.folder} holds a `{other}` run; `{self.command}` needs its own folder: "
+                "choose another"
+            )
 
     def _holder(self) -> str:
         try:
@@ -131,4 +170,4 @@ class RunLock:
         self.release()
 
 
-__all__ = ["RunLock", "check_output_folder", "is_writing_process"]
+__all__ = ["RunLock", "check_output_folder", "is_writing_process", "write_text_atomic"]

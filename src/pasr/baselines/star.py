@@ -34,7 +34,7 @@ from pasr.errors import PasrError
 from pasr.format import extract_answer
 from pasr.jsonl import append_jsonl, read_jsonl, repair_tail
 from pasr.prompts import STAR_HINT, SYSTEM_PROMPTS, chat, user_message
-from pasr.run_folder import RunLock
+from pasr.run_folder import RunLock, write_text_atomic
 from pasr.train.config import JudgeArguments, ModelConfig, PasrSFTConfig
 
 logger = logging.getLogger("pasr.star")
@@ -434,7 +434,7 @@ def run_star(
     Holds OUTPUT_DIR as its only writer (:class:`pasr.run_folder.RunLock`); a rerun resumes after
     the last finished iteration.
     """
-    with RunLock(config.output_dir, "pasr star", option="output_dir"):
+    with RunLock(config.output_dir, "pasr star", option="output_dir", distributed=True):
         return _run_star(config, model_config, backend_factory=backend_factory, scorer=scorer, console=console)
 
 
@@ -555,7 +555,7 @@ def _run_star(
         shutil.copytree(trained[-1]["model"], final)
         summary = {"model_dir": str(final), "base": base, "iterations": rows,
                    "seconds": round(time.perf_counter() - started, 1)}
-        (output / "star_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        write_text_atomic(output / "star_summary.json", json.dumps(summary, indent=2))
     state.wait_for_everyone()
     return StarResult(model_dir=str(final), log_path=str(log_path), iterations=rows,
                       seconds=time.perf_counter() - started)

@@ -89,7 +89,9 @@ def eval_command(
     try:
         summaries = run_eval(settings, console=console)
     except PasrError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        from pasr.cli import print_error
+
+        print_error(exc)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         console.print(

@@ -30,7 +30,7 @@ from pasr.errors import PasrError
 from pasr.eval.methods import METHODS, ChainConfig, Outcome, run_method
 from pasr.eval.metrics import read_lines, read_results, summarize
 from pasr.jsonl import append_jsonl, repair_tail, set_aside_corrupt
-from pasr.run_folder import RunLock, check_output_folder
+from pasr.run_folder import RunLock, check_output_folder, write_text_atomic
 from pasr.scoring import metric_of
 
 RUN_FILE = "run.json"
@@ -203,7 +203,7 @@ def write_run_file(settings: EvalSettings) -> dict[str, Any]:
         if not settings.label and old.get("label"):
             info["label"] = old["label"]
     settings.output.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(path, json.dumps(info, indent=2) + "\n")
     return info
 
 
@@ -441,6 +441,6 @@ def write_summaries(
             elif analysis_path.exists():
                 refined = {line["id"] for line in lines if line.get("refined")}
                 summary["analysis"] = aggregate([a for a in read_lines(analysis_path) if a["id"] in refined])
-            (folder / f"{method}.summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+            write_text_atomic(folder / f"{method}.summary.json", json.dumps(summary, indent=2) + "\n")
             out.append(summary)
     return out

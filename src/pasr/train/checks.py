@@ -357,6 +357,9 @@ _STEPS_TEXT = "an integer >= 1 (every that many steps), or a fraction in (0, 1) 
 
 RULES: tuple[Rule, ...] = (
     # transformers TrainingArguments
+    Rule("seed", lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32, "an integer in [0, 2^32)"),
+    Rule("data_seed", lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32,
+         "an integer in [0, 2^32)", optional=True),
     Rule("max_steps", lambda v: isinstance(v, int) and (v == -1 or v >= 1),
          "an integer >= 1, or -1 to train for num_train_epochs epochs"),
     _min(1)("per_device_train_batch_size"),
@@ -459,6 +462,8 @@ def check_values(values: Mapping[str, Any], sources: Sources | None = None) -> N
         if not (_num(epochs) and epochs > 0):
             raise fail("num_train_epochs", "must be > 0 when max_steps is -1 (train for that many epochs); "
                                            "or set max_steps >= 1")
+    if "report_to" in values:
+        _check_report_to(values["report_to"], fail)
     strategy = values.get("eval_strategy")
     if strategy is not None and str(getattr(strategy, "value", strategy)) != "no":
         raise fail("eval_strategy", "must be 'no': this command has no eval set (score models with `pasr eval`)")
@@ -485,6 +490,19 @@ def check_values(values: Mapping[str, Any], sources: Sources | None = None) -> N
     if bool(values.get("judge_url")) != bool(values.get("judge_model")):
         name = "judge_url" if values.get("judge_url") else "judge_model"
         raise fail(name, "judge_url and judge_model go together: set both or neither")
+
+
+def _check_report_to(value: Any, fail: Callable[[str, str], PasrError]) -> None:
+    """``report_to``: 'none', 'all', or integrations transformers knows (one name, or a list of names)."""
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+    if value is None:
+        return
+    known = ("none", "all", *sorted(INTEGRATION_TO_CALLBACK))
+    names = [value] if isinstance(value, str) or value is None else list(value) if isinstance(value, list) else [value]
+    bad = [n for n in names if not (isinstance(n, str) and n in known)]
+    if bad:
+        raise fail("report_to", f"{bad[0]!r} is not a logger transformers knows; use {', '.join(known)}")
 
 
 def _check_generation_batch(values: Mapping[str, Any], fail: Callable[[str, str], PasrError]) -> None:
@@ -561,7 +579,7 @@ def check_input_file(path: str | os.PathLike, option: str) -> Path:
 
 def check_paths(config: Any) -> None:
     """The paths of a parsed train / sft / star config: output folders writable, input files present."""
-    check_output_folder(config.output_dir or "trainer_output", "output_dir")
+    check_output_folder("trainer_output" if config.output_dir is None else config.output_dir, "output_dir")
     for name in ("data_file", "star_fewshot_file", "star_heldout_file"):
         value = getattr(config, name, None)
         if value:

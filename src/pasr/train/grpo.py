@@ -23,13 +23,13 @@ from pasr.data.records import Record
 from pasr.errors import PasrError
 from pasr.models import cpu_supports_bf16
 from pasr.prompts import SYSTEM_PROMPTS
-from pasr.run_folder import RunLock, is_writing_process
+from pasr.run_folder import RunLock, is_writing_process, write_text_atomic
 from pasr.rewards import RewardWeights
 from pasr.train.config import ModelConfig, PasrGRPOConfig
 from pasr.train.data import load_training_records, records_to_dataset
 from pasr.train.reward_functions import PasrRewards
 from pasr.train.rollout_log import RolloutLog
-from pasr.train.saving import last_complete_checkpoint, save_final_model
+from pasr.train.saving import checkpoint_step, generation_window, last_complete_checkpoint, save_final_model
 
 logger = logging.getLogger("pasr.train")
 
@@ -150,7 +150,7 @@ def train_pasr(
     check_records(records, config)
     output_dir = Path(config.output_dir)
     log_path = Path(config.rollout_log) if config.rollout_log else output_dir / "rollouts.jsonl"
-    with RunLock(output_dir, "pasr train", option="output_dir"):
+    with RunLock(output_dir, "pasr train", option="output_dir", distributed=True):
         if log_path.exists() and not resume:
             raise PasrError(
                 f"{log_path} exists from an earlier run: pass --resume to continue it, or choose another --output_dir"
@@ -167,34 +167,60 @@ def train_pasr(
             model_config = replace(model_config, model_name_or_path=warmup_dir)
 
         rollout_log = RolloutLog(log_path)
+        step = checkpoint_step(checkpoint) if checkpoint else 0
         if resume and is_writing_process():
-            step = int(Path(checkpoint).name.split("-")[-1]) if checkpoint else 0
-            moved = rollout_log.truncate_after(step)
+            moved = rollout_log.truncate_after(step, generation_window(config))
             if moved:
                 logger.warning(
-                    "--resume: %d rollout lines of steps after %s (lost with the killed run) moved to %s",
+                    "--resume: %d rollout lines of generations past %s (lost with the killed run) moved to %s",
                     moved, checkpoint or "the start", rollout_log.path.with_suffix(".discarded.jsonl"),
                 )
+        finished = checkpoint is not None and 0 < config.max_steps <= step
+        if finished and (output_dir / "final" / "config.json").is_file():
+            logger.warning("--resume: %s already finished max_steps=%d; nothing to train", output_dir, config.max_steps)
+            return _finished(checkpoint, config, output_dir, log_path, warmup_dir, started)
 
         own_scorer = scorer is None
         scorer = scorer or build_scorer(config)
         try:
+            if finished:  # killed after the last checkpoint, before the final save: save that checkpoint's model
+                model_config = replace(model_config, model_name_or_path=checkpoint, use_peft=False)
             trainer, _ = build_trainer(config, model_config, records, scorer, rollout_log)
-            trainer.train(resume_from_checkpoint=checkpoint)
+            if not finished:
+                trainer.train(resume_from_checkpoint=checkpoint)
         finally:
             if own_scorer:
                 scorer.close()
-        return _finish(trainer, config, output_dir, log_path, warmup_dir, started)
+        return _finish(trainer, config, output_dir, log_path, warmup_dir, started,
+                       history=_checkpoint_history(checkpoint) if finished else None)
 
 
-def _finish(trainer, config: PasrGRPOConfig, output_dir: Path, log_path: Path, warmup_dir, started: float) -> TrainResult:
+def _checkpoint_history(checkpoint: str) -> list[dict]:
+    return list(json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8")).get("log_history", []))
+
+
+def _finished(checkpoint: str, config: PasrGRPOConfig, output_dir: Path, log_path: Path, warmup_dir,
+              started: float) -> TrainResult:
+    """The result of a run that had already finished: its final model, and the history of its last checkpoint."""
+    return TrainResult(
+        output_dir=str(output_dir),
+        model_dir=str(output_dir / "final"),
+        rollout_log=str(log_path),
+        log_history=_checkpoint_history(checkpoint),
+        warmup_dir=str(warmup_dir) if warmup_dir else None,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _finish(trainer, config: PasrGRPOConfig, output_dir: Path, log_path: Path, warmup_dir, started: float,
+            history: list[dict] | None = None) -> TrainResult:
     """Save the final model and the run summary; the result of :func:`train_pasr`."""
     final_dir = save_final_model(trainer, output_dir)
     result = TrainResult(
         output_dir=str(output_dir),
         model_dir=str(final_dir),
         rollout_log=str(log_path),
-        log_history=list(trainer.state.log_history),
+        log_history=list(trainer.state.log_history) if history is None else history,
         warmup_dir=str(warmup_dir) if warmup_dir else None,
         seconds=time.perf_counter() - started,
     )
@@ -270,7 +296,7 @@ def write_summary(result: TrainResult, config: PasrGRPOConfig) -> dict:
             for key in ("reward", "rewards/accuracy_reward/mean", "pasr/refine_rate", "pasr/format_valid_rate")
         },
     }
-    Path(result.output_dir, "train_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_text_atomic(Path(result.output_dir, "train_summary.json"), json.dumps(summary, indent=2))
     return summary
 
 

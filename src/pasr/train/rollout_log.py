@@ -28,13 +28,14 @@ class RolloutLog:
     def append(self, rows: Iterable[dict]) -> None:
         append_jsonl(self.path, rows)
 
-    def truncate_after(self, step: int) -> int:
+    def truncate_after(self, step: int, window: int = 1) -> int:
         """Make the log end at ``step`` (the checkpoint a resumed run starts from; 0 when it starts over).
 
-        A resumed run regenerates the steps after ``step``, so their lines (lost with the killed
-        run) move to ``<log>.discarded.jsonl``; keeping them would count those steps twice. A torn
-        last line is cut and corrupt lines go to ``<log>.corrupt`` (:mod:`pasr.jsonl`). Returns
-        the number of lines moved to the discarded file.
+        A resumed run generates anew from step ``step + 1``, so the lines of every generation whose
+        ``window`` of steps (:func:`pasr.train.saving.generation_window`; 1 with TRL's defaults)
+        reaches past ``step`` move to ``<log>.discarded.jsonl``: keeping them would count those
+        steps twice. A torn last line is cut and corrupt lines go to ``<log>.corrupt``
+        (:mod:`pasr.jsonl`). Returns the number of lines moved to the discarded file.
         """
         if not self.path.exists():
             return 0
@@ -46,8 +47,11 @@ class RolloutLog:
         aside = set_aside_corrupt(self.path, found.bad_lines)
         if aside is not None:
             logger.warning("%s: %d corrupt line(s) moved to %s", self.path, len(found.bad_lines), aside)
-        kept = [r for r in found.rows if not (isinstance(r.get("step"), int) and r["step"] > step)]
-        dropped = [r for r in found.rows if isinstance(r.get("step"), int) and r["step"] > step]
+        def unfinished(row: dict) -> bool:
+            return isinstance(row.get("step"), int) and row["step"] + window - 1 > step
+
+        kept = [r for r in found.rows if not unfinished(r)]
+        dropped = [r for r in found.rows if unfinished(r)]
         if dropped:
             append_jsonl(self.path.with_suffix(".discarded.jsonl"), dropped)
             rewrite_jsonl(self.path, kept)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import re
 import shutil
 from pathlib import Path
@@ -39,8 +41,9 @@ def save_final_model(trainer: Any, output_dir: str | Path) -> Path:
 def last_complete_checkpoint(output_dir: str | Path) -> str | None:
     """The newest *complete* ``checkpoint-N`` folder of ``output_dir`` (what a resumed run starts from), or None.
 
-    A checkpoint is complete once its ``trainer_state.json`` exists: transformers' ``Trainer``
-    writes it last. A newer folder without it was cut short by a kill; the writing process moves
+    A checkpoint is complete once its ``trainer_state.json`` exists and parses: transformers'
+    ``Trainer`` writes it last, in place. A newer folder without it (or with it cut short) was cut
+    short by a kill; the writing process moves
     it to ``incomplete-checkpoint-N`` (kept for inspection, invisible to the trainer) and the run
     resumes from the checkpoint before it. Unlike ``transformers.trainer_utils.get_last_checkpoint``,
     which would pick the cut one and fail to load it.
@@ -52,7 +55,7 @@ def last_complete_checkpoint(output_dir: str | Path) -> str | None:
         if match and folder.is_dir():
             found.append((int(match.group(1)), folder))
     for _, folder in sorted(found, reverse=True):
-        if (folder / "trainer_state.json").is_file():
+        if _readable_state(folder):
             return str(folder)
         if not is_writing_process():
             continue  # the writing rank moves it; every rank skips it
@@ -60,5 +63,30 @@ def last_complete_checkpoint(output_dir: str | Path) -> str | None:
         if aside.exists():
             shutil.rmtree(aside)
         folder.rename(aside)
-        logger.warning("%s was cut short by a kill (no trainer_state.json); moved to %s", folder, aside)
+        logger.warning("%s was cut short by a kill (no readable trainer_state.json); moved to %s", folder, aside)
     return None
+
+
+def _readable_state(folder: Path) -> bool:
+    try:
+        return isinstance(json.loads((folder / "trainer_state.json").read_text(encoding="utf-8")), dict)
+    except (OSError, ValueError):
+        return False
+
+
+def checkpoint_step(checkpoint: str | Path) -> int:
+    """The global step a checkpoint holds (its ``trainer_state.json``)."""
+    return int(json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))["global_step"])
+
+
+def generation_window(config: Any) -> int:
+    """Optimizer steps one TRL generation batch covers: ``ceil(steps_per_generation * num_iterations / grad_accum)``.
+
+    GRPOTrainer generates once every ``steps_per_generation * num_iterations`` micro-batches and
+    trains on slices of that batch; the PASR rollout rows of a generation carry the step it was
+    made for (the first of its window).
+    """
+    micro = (getattr(config, "steps_per_generation", None) or config.gradient_accumulation_steps) * getattr(
+        config, "num_iterations", 1
+    )
+    return max(1, math.ceil(micro / max(1, config.gradient_accumulation_steps)))

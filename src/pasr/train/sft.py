@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pasr.errors import PasrError
-from pasr.run_folder import RunLock
+from pasr.run_folder import RunLock, write_text_atomic
 from pasr.train.config import ModelConfig, PasrSFTConfig
 from pasr.train.saving import last_complete_checkpoint, save_final_model
 
@@ -69,7 +69,7 @@ def run_sft(config: PasrSFTConfig, model_config: ModelConfig, *, examples: list[
     examples = examples if examples is not None else sft_examples(config)
     model_path = resolve(model_config.model_name_or_path or "smollm2-135m-instruct")
     output_dir = Path(config.output_dir)
-    with RunLock(output_dir, "pasr sft", option="output_dir"):
+    with RunLock(output_dir, "pasr sft", option="output_dir", distributed=True):
         return _train_and_save(config, model_config, model_path, examples)
 
 
@@ -102,7 +102,7 @@ def _train_and_save(config: PasrSFTConfig, model_config: ModelConfig, model_path
             "first_loss": losses[0] if losses else None,
             "last_loss": losses[-1] if losses else None,
         }
-        (output_dir / "sft_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        write_text_atomic(output_dir / "sft_summary.json", json.dumps(summary, indent=2))
     return str(final_dir)
 
 
