@@ -435,17 +435,11 @@ def run_star(
     the last finished iteration.
     """
     with RunLock(config.output_dir, "pasr star", option="output_dir", distributed=True):
-        return _run_star(config, model_config, backend_factory=backend_factory, scorer=scorer, console=console)
+        return _run_star(config, model_config, backend_factory, scorer, console)
 
 
-def _run_star(
-    config: StarConfig,
-    model_config: ModelConfig,
-    *,
-    backend_factory: BackendFactory | None = None,
-    scorer: Any = None,
-    console: Any = None,
-) -> StarResult:
+def _run_star(config: StarConfig, model_config: ModelConfig, backend_factory, scorer, console) -> StarResult:
+    """The iterations of :func:`run_star`, once its run folder is held."""
     from accelerate import PartialState
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

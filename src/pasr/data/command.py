@@ -16,10 +16,9 @@ console = Console()
 
 def _fail(error: Exception) -> None:
     """One line ``error: ...`` on stderr and exit code 2, as `pasr` prints every bad-input error."""
-    from rich.markup import escape
+    from pasr.cli import print_error
 
-    message = " ".join(str(error).split())
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    print_error(error)
     raise typer.Exit(2) from None
 
 
