@@ -23,8 +23,8 @@ from pasr.data.records import Record
 from pasr.errors import PasrError
 from pasr.models import cpu_supports_bf16
 from pasr.prompts import SYSTEM_PROMPTS
-from pasr.run_folder import RunLock, is_writing_process, write_text_atomic
 from pasr.rewards import RewardWeights
+from pasr.run_folder import RunLock, is_writing_process, write_text_atomic
 from pasr.train.config import ModelConfig, PasrGRPOConfig
 from pasr.train.data import load_training_records, records_to_dataset
 from pasr.train.reward_functions import PasrRewards
