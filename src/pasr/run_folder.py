@@ -32,7 +32,8 @@ HOLDER_FILE = ".pasr.lock.json"
 KIND_FILE = ".pasr-run.json"  # which command writes this folder (one kind of run per folder)
 
 
-def _nearest_existing(path: Path) -> Path:
+def nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest parent that exists (the current folder when none does)."""
     for candidate in (path, *path.parents):
         if candidate.exists():
             return candidate
@@ -50,7 +51,7 @@ def check_output_folder(path: str | os.PathLike, option: str) -> Path:
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise PasrError(f"{option} {path}: exists and is not a folder; give a folder path (new or from an earlier run)")
-    base = _nearest_existing(path)
+    base = nearest_existing(path)
     if not base.is_dir():
         raise PasrError(f"{option} {path}: {base} is a file, so no folder can be made there; choose another path")
     if not os.access(base, os.W_OK | os.X_OK):

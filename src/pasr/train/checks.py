@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from pasr.errors import PasrError
-from pasr.run_folder import check_output_folder
+from pasr.run_folder import check_output_folder, nearest_existing
 
 
 def one_line(text: object) -> str:
@@ -556,7 +556,7 @@ def check_output_file(path: str | os.PathLike, option: str) -> Path:
         if not os.access(path, os.W_OK):
             raise PasrError(f"{option} {path}: is not writable by this user; choose another path")
         return path
-    base = next((p for p in path.parents if p.exists()), Path("."))
+    base = nearest_existing(path.parent)
     if not base.is_dir():
         raise PasrError(f"{option} {path}: {base} is a file, so no folder can be made there; choose another path")
     if not os.access(base, os.W_OK | os.X_OK):
