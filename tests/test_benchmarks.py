@@ -154,7 +154,7 @@ def test_gpqa_choices_are_shuffled_deterministically():
     for i in range(40):
         record = spec.record_from_row(_gpqa_row(i), i)
         assert record.id == f"rec{i}" and record.task == "choice"
-        options = dict(re.findall(r"^([A-D]): (.*)$", record.question, flags=re.M))
+        options = dict(re.findall(r"^([A-D]): (.*)$", record.question, flags=re.MULTILINE))
         assert sorted(options) == ["A", "B", "C", "D"]
         assert options[record.reference] == f"right {i}"  # the reference letter points at the correct answer
         assert record == spec.record_from_row(_gpqa_row(i), i)  # same row, same order

@@ -49,7 +49,10 @@ def test_folder_without_a_model_is_named_not_blamed_on_tokenizer_libraries(tmp_p
     assert "sentencepiece" not in str(err.value) and "tiktoken" not in str(err.value)
 
 
-def test_hub_id_passes_through():
+def test_hub_id_passes_through(monkeypatch):
+    from pasr import hub
+
+    monkeypatch.setattr(hub, "offline_reason", lambda: None)  # online: offline ids are in tests/test_hub_offline.py
     assert models.resolve("HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert models.resolve("Qwen/Qwen2.5-7B-Instruct") == "Qwen/Qwen2.5-7B-Instruct"
 
@@ -143,7 +146,7 @@ def test_tiny_random_tokenizer_is_smollm2s(tiny):
 def test_tiny_random_forward_and_generate(tiny):
     import torch
 
-    path, tokenizer, model = tiny
+    _path, tokenizer, model = tiny
     config = model.config
     assert (config.num_hidden_layers, config.hidden_size, config.tie_word_embeddings) == (2, 64, True)
     assert sum(p.numel() for p in model.parameters()) < 5_000_000

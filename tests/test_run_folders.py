@@ -69,6 +69,39 @@ def test_second_writer_is_refused_naming_the_holder_and_a_kill_9_frees_the_folde
         pass
 
 
+def test_check_refuses_a_held_folder_and_creates_nothing(tmp_path):
+    absent = tmp_path / "absent"
+    RunLock(absent, "pasr eval").check()
+    assert not absent.exists()
+    folder = tmp_path / "run"
+    proc = _holder(folder)
+    try:
+        before = sorted(p.name for p in folder.iterdir())
+        with pytest.raises(PasrError, match=rf"in use by another pasr eval \(pid {proc.pid} "):
+            RunLock(folder, "pasr eval").check()
+        with pytest.raises(PasrError, match="holds a `pasr eval` run; `pasr train` needs its own folder"):
+            RunLock(folder, "pasr train").check()
+        assert sorted(p.name for p in folder.iterdir()) == before
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    RunLock(folder, "pasr eval").check()  # the holder died: free again
+
+
+def test_eval_refuses_a_held_run_folder_before_loading_the_model(tmp_path):
+    folder = tmp_path / "run"
+    proc = _holder(folder)
+    try:
+        started = time.monotonic()
+        done = subprocess.run([PASR, "eval", "--model", "tiny-random", "--benchmark", "synthetic", "--limit", "1",
+                               "--output", str(folder)], capture_output=True, text=True, env=_env(), timeout=300)
+        assert done.returncode == 2 and "is in use by another pasr eval" in done.stderr
+        assert "loading" not in done.stderr + done.stdout and time.monotonic() - started < 60
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
 def test_lock_is_released_when_the_command_fails(tmp_path):
     with pytest.raises(RuntimeError):
         with RunLock(tmp_path, "pasr eval"):

@@ -12,10 +12,9 @@ import sys
 import typer
 from rich.console import Console
 
-from pasr.errors import PasrError
-
 from pasr.baselines.command import ift_data_command, star_command
 from pasr.data.command import data_app
+from pasr.errors import PasrError
 from pasr.eval.command import eval_command
 from pasr.report.command import report_command
 from pasr.train.command import sft_command, train_command
@@ -33,6 +32,38 @@ app.command("report")(report_command)
 app.add_typer(data_app, name="data")
 app.command("ift-data")(ift_data_command)
 app.command("star", context_settings=_PASSTHROUGH)(star_command)
+
+
+def version_text() -> str:
+    """``pasr X (torch X, transformers X, trl X, python X)``, read from package metadata without importing them."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from pasr import __version__
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    stack = ", ".join(f"{name} {installed(name)}" for name in ("torch", "transformers", "trl"))
+    return f"pasr {__version__} ({stack}, python {platform.python_version()})"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(version_text())
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print pasr's version and its stack, then exit."
+    ),
+) -> None:
+    """Global options; the app's own help text is the one shown."""
 
 
 def main() -> None:

@@ -62,7 +62,9 @@ def resolve(name: str, cache_dir: str | None = None) -> str:
     """A path or hub id that ``from_pretrained`` loads for ``name``.
 
     Built-in names are built into the cache on first use; an existing local folder passes through;
-    ``org/name`` passes through as a hub id (for users with internet); anything else is a PasrError.
+    ``org/name`` passes through as a hub id (for users with internet); offline (:mod:`pasr.hub`) it becomes
+    its snapshot folder in the local HF cache, or a PasrError at once when it is not cached; anything else
+    is a PasrError.
     """
     name = str(name)
     key = name.strip().lower()
@@ -78,13 +80,55 @@ def resolve(name: str, cache_dir: str | None = None) -> str:
         return str(path)
     looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep in name.replace("/", "")
     if _HUB_ID.fullmatch(name) and not looks_like_path:
-        return name
+        return _hub_model(name)
     known = ", ".join(BUILTIN_MODELS)
     where = "no such folder" if looks_like_path or path.exists() else "not a built-in model, folder or hub id"
     raise PasrError(
         f"model {name!r}: {where}. Use a built-in model ({known}), an existing local model folder, "
         f"or a hub id such as 'HuggingFaceTB/SmolLM2-135M-Instruct' (needs internet)."
     )
+
+
+def _hub_model(repo_id: str) -> str:
+    """``repo_id`` online; offline, its folder in the local HF cache (so every loader reads only the disk)."""
+    from pasr import hub
+
+    offline = hub.offline_reason()
+    if offline is None:
+        return repo_id
+    folder = hub.cached_model_folder(repo_id, MODEL_FOLDER_MARKERS)
+    if folder is None:
+        raise PasrError(
+            f"model {repo_id!r}: not in the local HF cache, and the hub cannot be used ({offline}).{_OFFLINE_HINT}"
+        )
+    return folder
+
+
+_OFFLINE_HINT = (
+    f" Offline? Use a built-in model ({', '.join(BUILTIN_MODELS)}) or a local model folder "
+    "(one written by save_pretrained, such as OUTPUT_DIR/final of `pasr train`)."
+)
+
+
+def _hint_for(path: str) -> str:
+    """The offline hint, for a hub id or a hub-based adapter (a local model failing to load is no network problem)."""
+    return _OFFLINE_HINT if not Path(path).expanduser().is_dir() or _is_adapter(path) else ""
+
+
+def _is_adapter(path: str) -> bool:
+    """A PEFT adapter folder: loading it loads its base model too, which may be a hub id."""
+    folder = Path(path).expanduser()
+    return (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file()
+
+
+def _hub_guard(path: str) -> contextlib.AbstractContextManager:
+    """Offline mode around loading an adapter when the hub cannot be used, so its base comes from the cache only."""
+    if _is_adapter(path):
+        from pasr import hub
+
+        if hub.is_offline():
+            return hub.offline_mode()
+    return contextlib.nullcontext()
 
 
 def load_tokenizer(name_or_path: str, *, padding_side: str | None = None, cache_dir: str | None = None) -> Any:
@@ -96,9 +140,12 @@ def load_tokenizer(name_or_path: str, *, padding_side: str | None = None, cache_
 
     path = resolve(name_or_path, cache_dir)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        with _hub_guard(path):
+            tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as error:
-        raise PasrError(f"model {name_or_path!r}: cannot load its tokenizer from {path}: {error}") from error
+        raise PasrError(
+            f"model {name_or_path!r}: cannot load its tokenizer from {path}: {error}{_hint_for(path)}"
+        ) from error
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
             raise PasrError(f"model {name_or_path!r}: its tokenizer has neither a pad nor an EOS token")
@@ -128,9 +175,10 @@ def load_model(name_or_path: str, dtype: Any = None, device: Any = None, *, cach
             dtype = getattr(torch, dtype)
         kwargs["dtype"] = dtype
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        with _hub_guard(path):
+            model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as error:
-        raise PasrError(f"model {name_or_path!r}: cannot load it from {path}: {error}") from error
+        raise PasrError(f"model {name_or_path!r}: cannot load it from {path}: {error}{_hint_for(path)}") from error
     if model.generation_config.pad_token_id is None and model.generation_config.eos_token_id is not None:
         eos = model.generation_config.eos_token_id
         model.generation_config.pad_token_id = eos[0] if isinstance(eos, list) else eos

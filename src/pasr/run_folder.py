@@ -130,15 +130,36 @@ class RunLock:
             pass  # the lock holds without the record; a refused writer then says less about us
         return self
 
-    def _claim_kind(self) -> None:
-        """Refuse a folder another kind of command wrote (e.g. ``pasr sft`` into a ``pasr train`` folder,
-        whose checkpoints it would resume from); mark a new folder with this command."""
-        path = self.folder / KIND_FILE
-        try:
-            other = json.loads(path.read_text(encoding="utf-8")).get("command")
-        except FileNotFoundError:
-            write_text_atomic(path, json.dumps({"command": self.command}) + "\n")
+    def check(self) -> None:
+        """Refuse now, creating nothing, what :meth:`acquire` would refuse: a folder of another kind of run,
+        or one a live process holds. Lets a command check its folder before slow work (loading a model)."""
+        from filelock import FileLock, Timeout
+
+        self._refuse_other_kind()
+        if self.distributed and not is_writing_process():
             return
+        path = self.folder / LOCK_FILE
+        if not path.is_file():
+            return  # nobody has locked this folder yet
+        probe = FileLock(str(path), timeout=0)
+        try:
+            probe.acquire()
+        except Timeout:
+            raise PasrError(
+                f"{self.option} {self.folder} is in use by {self._holder()}; wait for it to finish "
+                "(or stop it), or choose another folder"
+            ) from None
+        except OSError:
+            return  # acquire() will say what is wrong
+        probe.release()
+
+    def _refuse_other_kind(self) -> bool:
+        """Refuse a folder another kind of command wrote (e.g. ``pasr sft`` into a ``pasr train`` folder,
+        whose checkpoints it would resume from). True when the folder has no kind mark yet."""
+        try:
+            other = json.loads((self.folder / KIND_FILE).read_text(encoding="utf-8")).get("command")
+        except FileNotFoundError:
+            return True
         except (OSError, ValueError, AttributeError):
             other = None  # unreadable mark: the folder's files tell the commands what they need
         if other and other != self.command:
@@ -146,6 +167,12 @@ class RunLock:
                 f"{self.option} {self.folder} holds a `{other}` run; `{self.command}` needs its own folder: "
                 "choose another"
             )
+        return False
+
+    def _claim_kind(self) -> None:
+        """:meth:`_refuse_other_kind`, then mark a new folder with this command."""
+        if self._refuse_other_kind():
+            write_text_atomic(self.folder / KIND_FILE, json.dumps({"command": self.command}) + "\n")
 
     def _holder(self) -> str:
         try:

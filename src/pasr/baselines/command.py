@@ -64,21 +64,21 @@ def ift_data_command(
 
 def star_command(
     ctx: typer.Context,
-    fields: bool = typer.Option(False, "--fields", help="List every config field (TRL SFTConfig + STaR) and exit."),
+    fields: bool = typer.Option(
+        False, "--fields", help="List every config field, STaR's first (`--fields WORD` lists those about WORD)."
+    ),
 ) -> None:
     """STaR baseline: K rounds of few-shot rationales (+ rationalisation), each fine-tuning the base model.
 
     `pasr star --config recipes/X.yaml [--field value ...]`; default: the CPU recipe (built-in model and task).
     Per-iteration counts and held-out accuracy go to OUTPUT_DIR/star_log.jsonl; the last model to OUTPUT_DIR/final.
     """
-    from pasr.baselines.star import StarConfig
     from pasr.train.command import parse_config, print_fields
-    from pasr.train.config import ModelConfig
 
     if fields:
-        print_fields((StarConfig, ModelConfig))
+        print_fields("star", ctx.args)
         return
-    config, model_config = parse_config((StarConfig, ModelConfig), ctx.args, DEFAULT_STAR_RECIPE, command="star")
+    config, model_config = parse_config("star", ctx.args, DEFAULT_STAR_RECIPE)
     from pasr.train.checks import check_paths
 
     check_paths(config)

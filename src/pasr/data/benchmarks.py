@@ -6,7 +6,8 @@ the question, a ``build_question`` hook that inlines them the way the PASR autho
 benchmark is one entry in :data:`BENCHMARKS`.
 
 Sources, first match wins: ``data_file``; ``data_dir/<local_file>`` (the layout of the authors' data folder:
-gsm8k.jsonl, math.json, aime24.jsonl, arc.jsonl, ...); the hub (``datasets.load_dataset``, needs internet).
+gsm8k.jsonl, math.json, aime24.jsonl, arc.jsonl, ...); the hub (``datasets.load_dataset``, needs internet;
+offline, as :mod:`pasr.hub` decides, only what the local datasets cache holds, and a missing one fails at once).
 ``synthetic`` is generated (the built-in task's held-out split) and needs neither.
 """
 
@@ -365,17 +366,13 @@ def _generated(spec: BenchmarkSpec, split: str) -> list[Record]:
 
 
 def _hub(spec: BenchmarkSpec, split: str) -> list[Record]:
+    """The hub dataset's rows as records; offline (:mod:`pasr.hub`), only from the local datasets cache."""
     if spec.hub_id is None:
         raise PasrError(f"{spec.name}: no hub dataset; pass --data-file")
-    try:
-        import datasets
+    from pasr import hub
 
-        rows = datasets.load_dataset(spec.hub_id, spec.hub_config, split=split)
-    except Exception as error:  # network, gating, missing config: all end the same way for the user
-        hint = " It is gated: accept its terms on the hub and log in (hf auth login)." if spec.name == "gpqa" else ""
-        local = f" or --data-dir with {spec.local_file}" if spec.local_file else ""
-        raise PasrError(
-            f"{spec.name}: cannot load {spec.hub_id} ({spec.hub_config or 'default'}, split {split}) from the hub: "
-            f"{type(error).__name__}: {error}.{hint} Offline? Pass --data-file{local}."
-        ) from error
+    gated = " It is gated: accept its terms on the hub and log in (hf auth login)." if spec.name == "gpqa" else ""
+    local = f" or --data-dir with {spec.local_file}" if spec.local_file else ""
+    rows = hub.load_dataset(spec.hub_id, spec.hub_config, split=split, what=spec.name,
+                            hint=f"{gated.strip()} Offline? Pass --data-file{local}.".strip())
     return [spec.record_from_row(row, index) for index, row in enumerate(rows)]

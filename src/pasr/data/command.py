@@ -197,17 +197,49 @@ def show_command(
                   highlight=False)
 
 
+def _hub_text(spec) -> str:
+    return "generated" if spec.generated else " ".join(filter(None, [spec.hub_id, spec.hub_config, spec.split]))
+
+
 @data_app.command("list")
-def list_command() -> None:
-    """The benchmarks pasr knows, with where each comes from."""
+def list_command(
+    long: bool = typer.Option(False, "--long", "-l", help="One block per benchmark with its full description."),
+) -> None:
+    """The benchmarks pasr knows, with where each comes from: one line each (--long: full descriptions)."""
+    from rich import box
+    from rich.cells import cell_len
+    from rich.padding import Padding
     from rich.table import Table
+    from rich.text import Text
 
     from pasr.data.benchmarks import BENCHMARKS
 
-    table = Table(show_header=True)
-    for column in ("name", "task", "hub dataset", "local file", "about"):
-        table.add_column(column)
-    for spec in BENCHMARKS.values():
-        hub = "generated" if spec.generated else " ".join(filter(None, [spec.hub_id, spec.hub_config, spec.split]))
-        table.add_row(spec.name, spec.task, hub, spec.local_file or "-", spec.description)
+    if long:
+        for spec in BENCHMARKS.values():
+            rows = f", {spec.size} rows" if spec.size else ""
+            console.print(Text.assemble((spec.name, "bold"), f"  task {spec.task}{rows}"))
+            console.print(Padding(Text(f"hub: {_hub_text(spec)}\nlocal file: {spec.local_file or '-'}\n"
+                                       f"{spec.description}"), (0, 0, 1, 2)))
+        return
+    # One line per benchmark whatever the terminal's width: no column wraps. The fixed columns come first; the hub
+    # dataset gets the rest of the line (cut with an ellipsis when it has to be), and the description joins only
+    # where at least 20 of its characters fit after it (--long prints it whole).
+    specs = list(BENCHMARKS.values())
+    cells = [[spec.name, spec.task, str(spec.size) if spec.size else "-", spec.local_file or "-", _hub_text(spec),
+              spec.description] for spec in specs]
+    heads = ["name", "task", "rows", "local file", "hub dataset", "about"]
+    widths = [max(cell_len(head), *(cell_len(row[i]) for row in cells)) for i, head in enumerate(heads)]
+    gap = 2  # a blank separator plus one of padding between columns
+    rest = console.width - sum(widths[:4]) - 4 * gap
+    show_about = rest >= widths[4] + gap + 20
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
+    for head in heads[:4]:
+        table.add_column(head, no_wrap=True, justify="right" if head == "rows" else "left")
+    table.add_column("hub dataset", no_wrap=True, overflow="ellipsis",
+                     max_width=None if show_about else max(8, rest))
+    if show_about:
+        table.add_column("about", no_wrap=True, overflow="ellipsis", max_width=rest - widths[4] - gap)
+    for row in cells:
+        table.add_row(*(Text(cell) for cell in row[:6 if show_about else 5]))  # Text: no markup in descriptions
     console.print(table)
+    console.print("pasr data list --long: full descriptions; pasr data show NAME: a few records.", highlight=False)

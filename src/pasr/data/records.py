@@ -118,7 +118,9 @@ def read_records(
     (default ``id``; rows without one get ``<file stem>-<index>``). File fields not mapped onto the record
     go into ``meta``. Errors name the file, the line and the field.
     """
-    from pasr.data.benchmarks import benchmark_family  # a benchmark name ("arc") means its family; imports us
+    from pasr.data.benchmarks import (
+        benchmark_family,  # a benchmark name ("arc") means its family; imports us
+    )
 
     path = Path(path)
     mapping = dict(fields or {})

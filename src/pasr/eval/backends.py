@@ -2,7 +2,9 @@
 
 Every evaluation method is a short chain of chat turns, so a backend needs one call:
 ``generate(conversations, max_tokens, temperature) -> [(text, n_generated_tokens), ...]``
-(one pair per conversation, in order). Three implementations:
+(one pair per conversation, in order). While it runs, ``generate(..., on_progress=fn)`` calls
+``fn(finished, tokens)`` as conversations complete (:data:`ProgressFn`; the progress bar of
+``pasr eval``); the hook only watches and never changes what is generated. Three implementations:
 
 - :class:`TransformersBackend`: local model on CPU or one GPU, batched greedy/sampled decoding with a
   KV cache. Rows that finish leave the batch and waiting prompts take their place (continuous
@@ -21,7 +23,7 @@ import asyncio
 import os
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from pasr.errors import PasrError
@@ -29,6 +31,12 @@ from pasr.models import cpu_supports_bf16
 
 Messages = list[dict[str, str]]
 BACKENDS = ("transformers", "vllm", "openai")
+
+ProgressFn = Callable[[int, int], None]
+"""``on_progress(finished, tokens)``: since the last call, ``finished`` more conversations completed and
+``tokens`` more tokens were generated (over all conversations). Over one ``generate`` call the
+``finished`` values add up to the number of conversations and the ``tokens`` values to the sum of the
+returned counts."""
 
 
 @runtime_checkable
@@ -40,10 +48,16 @@ class Backend(Protocol):
     """How many examples the runner hands over between two result flushes."""
 
     def generate(
-        self, conversations: Sequence[Messages], max_tokens: int, temperature: float = 0.0
+        self, conversations: Sequence[Messages], max_tokens: int, temperature: float = 0.0,
+        *, on_progress: ProgressFn | None = None,
     ) -> list[tuple[str, int]]: ...
 
     def close(self) -> None: ...
+
+
+def _report(on_progress: ProgressFn | None, finished: int, tokens: int) -> None:
+    if on_progress is not None and (finished or tokens):
+        on_progress(int(finished), int(tokens))
 
 
 DTYPES = ("auto", "float32", "bfloat16")
@@ -179,17 +193,20 @@ class TransformersBackend:
         return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
 
     def generate(
-        self, conversations: Sequence[Messages], max_tokens: int, temperature: float = 0.0
+        self, conversations: Sequence[Messages], max_tokens: int, temperature: float = 0.0,
+        *, on_progress: ProgressFn | None = None,
     ) -> list[tuple[str, int]]:
+        """Completions for ``conversations``; ``on_progress`` hears of every decode step (rows that finished
+        in it, one token per row still running), from the step's tokens already on the CPU."""
         import torch
 
         prompts = [self.encode(c) for c in conversations]
         generator = torch.Generator(device="cpu").manual_seed(self.seed)
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.autocast):
             if self.engine == "loop":
-                outputs = self._generate_loop(prompts, max_tokens, temperature, generator)
+                outputs = self._generate_loop(prompts, max_tokens, temperature, generator, on_progress)
             else:
-                outputs = self._generate_static(prompts, max_tokens, temperature)
+                outputs = self._generate_static(prompts, max_tokens, temperature, on_progress)
         return [(self._decode(ids), n) for ids, n in outputs]
 
     def _pick(self, logits, temperature: float, generator):
@@ -257,12 +274,13 @@ class TransformersBackend:
             mask = mask[:, start:]
         return cache, mask
 
-    def _generate_loop(self, prompts, max_tokens: int, temperature: float, generator):
+    def _generate_loop(self, prompts, max_tokens: int, temperature: float, generator, on_progress=None):
         """Continuous batching over ``prompts``: returns [(generated ids without stop token, count)]."""
         import torch
 
         results: list[tuple[list[int], int] | None] = [None] * len(prompts)
         if max_tokens <= 0:
+            _report(on_progress, len(prompts), 0)
             return [([], 0) for _ in prompts]
         queue = deque(sorted(range(len(prompts)), key=lambda i: len(prompts[i])))
         active: list[int] = []  # prompt index per batch row
@@ -300,6 +318,7 @@ class TransformersBackend:
                     results[i] = (ids, len(ids))
                 else:
                     keep.append(row)
+            _report(on_progress, len(active) - len(keep), len(active))
             if not keep:
                 active, cache = [], None
                 continue
@@ -321,9 +340,10 @@ class TransformersBackend:
             cache, logits = out.past_key_values, out.logits[:, -1, :]
         return results
 
-    def _generate_static(self, prompts, max_tokens: int, temperature: float):
+    def _generate_static(self, prompts, max_tokens: int, temperature: float, on_progress=None):
         """Static batches through ``model.generate`` (fallback for caches the loop cannot reshape)."""
         import torch
+        from transformers import StoppingCriteriaList
 
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         results: list[tuple[list[int], int] | None] = [None] * len(prompts)
@@ -341,10 +361,16 @@ class TransformersBackend:
                 kwargs.update(do_sample=True, temperature=temperature, top_p=1.0, top_k=0)
             else:
                 kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            watch = None
+            if on_progress is not None:
+                watch = RowFinishWatcher(len(rows), width, max_tokens, self.stop_ids, on_progress)
+                kwargs["stopping_criteria"] = StoppingCriteriaList([watch])
             torch.manual_seed(self.seed + start)
             out = self.model.generate(
                 input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kwargs
             )
+            if watch is not None:
+                watch.finish()
             for r, i in enumerate(rows):
                 new = out[r, width:].tolist()
                 kept: list[int] = []
@@ -358,11 +384,58 @@ class TransformersBackend:
         return results
 
 
+class RowFinishWatcher:
+    """A ``transformers`` stopping criterion that stops nothing: it reports rows of a ``model.generate``
+    batch as they finish.
+
+    Each decode step ``generate`` calls it with the sequences so far; a row whose newest token is a stop
+    id (or that reached ``max_tokens`` new tokens) is finished, once. It answers "do not stop" for every
+    row, and ``generate`` ORs the criteria, so its own stopping (EOS, max length) and the generated tokens
+    are unchanged. ``finish()`` reports rows it did not see finish (a generate that ended otherwise).
+    """
+
+    def __init__(self, rows: int, prompt_width: int, max_tokens: int, stop_ids, on_progress: ProgressFn) -> None:
+        self.rows = rows
+        self.prompt_width = prompt_width
+        self.max_tokens = max_tokens
+        self.stop_ids = sorted(int(i) for i in stop_ids)
+        self.on_progress = on_progress
+        self.done: Any = None  # bool tensor per row, made on the first call (on the sequences' device)
+        self.stop: Any = None
+        self.reported = 0
+
+    def __call__(self, input_ids, scores=None, **kwargs):
+        import torch
+
+        if self.done is None:
+            self.done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+            self.stop = torch.tensor(self.stop_ids or [-1], device=input_ids.device)
+        running = int((~self.done).sum())
+        if input_ids.shape[1] - self.prompt_width >= self.max_tokens:
+            ended = ~self.done
+        else:
+            ended = torch.isin(input_ids[:, -1], self.stop) & ~self.done
+        self.done |= ended
+        finished = int(ended.sum())
+        self.reported += finished
+        _report(self.on_progress, finished, running)
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+    def finish(self) -> None:
+        _report(self.on_progress, self.rows - self.reported, 0)
+        self.reported = self.rows
+
+
 # --- vLLM -----------------------------------------------------------------------------------
 
 
 class VLLMBackend:
-    """vLLM offline engine on GPU; it schedules and batches by itself (``batch_size`` is not used)."""
+    """vLLM offline engine on GPU; it schedules and batches by itself (``batch_size`` is not used).
+
+    Progress: vLLM versions whose ``LLM.chat`` takes a progress-bar factory as ``use_tqdm`` report every
+    finished request as it finishes, with the tokens generated so far (:class:`_VLLMProgressBar`); older
+    ones report once per ``generate`` call, when the whole batch is done.
+    """
 
     name = "vllm"
 
@@ -379,16 +452,118 @@ class VLLMBackend:
         self.llm = LLM(model=model, seed=seed, dtype="auto" if dtype == "auto" else dtype, **kwargs)
 
     def generate(
-        self, conversations: Sequence[Messages], max_tokens: int, temperature: float = 0.0
+        self, conversations: Sequence[Messages], max_tokens: int, temperature: float = 0.0,
+        *, on_progress: ProgressFn | None = None,
     ) -> list[tuple[str, int]]:
         from vllm import SamplingParams
 
         params = SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=self.seed)
-        outputs = self.llm.chat([list(c) for c in conversations], params, use_tqdm=False)
-        return [(o.outputs[0].text.strip(), len(o.outputs[0].token_ids)) for o in outputs]
+        bars: list[_VLLMProgressBar] = []
+        use_tqdm: Any = False
+        if on_progress is not None and takes_bar_factory(self.llm):
+
+            def use_tqdm(*args, **kwargs):
+                bar = _VLLMProgressBar(*args, on_progress=on_progress, **kwargs)
+                bars.append(bar)
+                return bar
+
+        outputs = self.llm.chat([list(c) for c in conversations], params, use_tqdm=use_tqdm)
+        out = [(o.outputs[0].text.strip(), len(o.outputs[0].token_ids)) for o in outputs]
+        seen_done = sum(b.n for b in bars if b.counts)
+        seen_tokens = sum(b.tokens for b in bars if b.counts)
+        _report(on_progress, len(out) - seen_done, sum(n for _, n in out) - seen_tokens)  # the rest, or all
+        return out
 
     def close(self) -> None:
         self.llm = None
+
+
+def takes_bar_factory(llm: Any) -> bool:
+    """Whether this vLLM takes a callable ``use_tqdm`` (a progress-bar factory): its ``LLM.chat`` or the
+    ``LLM._run_engine`` that ``chat`` hands it to says so in its annotation. Older versions take a bool
+    and would draw their own tqdm bar instead."""
+    import inspect
+
+    for name in ("chat", "_run_engine"):
+        try:
+            annotation = inspect.signature(getattr(type(llm), name)).parameters["use_tqdm"].annotation
+        except (AttributeError, KeyError, TypeError, ValueError):
+            continue
+        if "Callable" in str(annotation):
+            return True
+    return False
+
+
+class _VLLMProgressBar:
+    """Stands in for the tqdm bar vLLM's ``LLM`` draws, passing what it counts to ``on_progress``.
+
+    vLLM calls the factory for its "Processed prompts" bar (``total=``, then ``update(n)`` per finished
+    request) and in some versions for "Adding requests" (wrapping an iterable: only iterated here).
+    Tokens: vLLM sets ``postfix`` to "... output: X toks/s" with X = output tokens so far / elapsed, and
+    takes elapsed from ``format_dict``; elapsed is 1 here, so X is the running total of output tokens.
+    Where that text cannot be read, the tokens arrive when the call returns.
+    """
+
+    def __init__(self, iterable: Any = None, *args: Any, on_progress: ProgressFn, total: Any = None, **kwargs: Any):
+        self.iterable = iterable
+        self.counts = iterable is None  # the bar of finished requests
+        self.on_progress = on_progress
+        self.total = total
+        self.n = 0
+        self.tokens = 0
+        self._pending_tokens = 0
+        self._postfix: Any = kwargs.get("postfix")
+        self.format_dict = {"elapsed": 1.0}
+        self.disable = False
+
+    def __iter__(self):
+        return iter(self.iterable if self.iterable is not None else ())
+
+    def __len__(self) -> int:
+        return len(self.iterable) if self.iterable is not None else int(self.total or 0)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def postfix(self) -> Any:
+        return self._postfix
+
+    @postfix.setter
+    def postfix(self, value: Any) -> None:
+        import re
+
+        self._postfix = value
+        match = re.search(r"output:\s*([0-9][0-9.,]*)", str(value))
+        if match and self.counts:
+            total = round(float(match.group(1).replace(",", "")))
+            self._pending_tokens = max(0, total - self.tokens)
+
+    def update(self, n: int = 1) -> None:
+        if not self.counts:
+            return
+        self.n += int(n)
+        tokens, self._pending_tokens = self._pending_tokens, 0
+        self.tokens += tokens
+        _report(self.on_progress, int(n), tokens)
+
+    def set_postfix(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def set_postfix_str(self, value: str = "", *args: Any, **kwargs: Any) -> None:
+        self.postfix = value
+
+    def set_description(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def refresh(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 # --- OpenAI-compatible server -------------------------------------------------------------------
@@ -425,7 +600,49 @@ class OpenAIBackend:
         self.api_key = os.environ.get("PASR_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         self.missing_usage = 0
 
-    async def _generate(self, conversations, max_tokens: int, temperature: float):
+    def check(self) -> None:
+        """Before any work: the server answers, and takes ``model`` (PasrError otherwise).
+
+        The server's ``/models`` listing decides; a name it does not list gets one one-token request, since
+        some servers (llama.cpp) serve whatever name they are asked for: a 404 (or a 400 about the model)
+        refuses it. A server without a listing is taken at its word; its first request then tells.
+        """
+        import openai
+
+        client = openai.OpenAI(
+            base_url=self.base_url, api_key=self.api_key, timeout=min(self.timeout, 60.0), max_retries=self.retries
+        )
+        try:
+            try:
+                served = [m.id for m in client.models.list().data]
+            except openai.APIStatusError as err:
+                if err.status_code in (404, 405, 501):
+                    return
+                raise PasrError(
+                    f"--base-url {self.base_url}: the server refused to list its models (HTTP {err.status_code}); "
+                    "check the URL and $PASR_API_KEY / $OPENAI_API_KEY"
+                ) from None
+            if self.model in served:
+                return
+            try:
+                client.chat.completions.create(
+                    model=self.model, messages=[{"role": "user", "content": "hi"}], max_tokens=1, temperature=0.0
+                )
+            except openai.APIStatusError as err:
+                if err.status_code == 404 or (err.status_code in (400, 422) and "model" in str(err).lower()):
+                    raise PasrError(
+                        f"--model {self.model!r} is not served by {self.base_url} (it serves: "
+                        f"{', '.join(served) or 'nothing'}); with --backend openai, --model is the served model name"
+                    ) from None
+        except openai.APIError as err:
+            raise PasrError(
+                f"--base-url {self.base_url}: the server did not answer ({type(err).__name__}); "
+                "check the URL and that the server is running"
+            ) from None
+        finally:
+            client.close()
+
+    async def _generate(self, conversations, max_tokens: int, temperature: float, on_progress=None):
         from openai import AsyncOpenAI
 
         semaphore = asyncio.Semaphore(self.concurrency)
@@ -451,6 +668,7 @@ class OpenAIBackend:
             if tokens is None:
                 self.missing_usage += 1
                 tokens = 0
+            _report(on_progress, 1, int(tokens))
             return text.strip(), int(tokens)
 
         try:
@@ -459,9 +677,12 @@ class OpenAIBackend:
             await client.close()
 
     def generate(
-        self, conversations: Sequence[Messages], max_tokens: int, temperature: float = 0.0
+        self, conversations: Sequence[Messages], max_tokens: int, temperature: float = 0.0,
+        *, on_progress: ProgressFn | None = None,
     ) -> list[tuple[str, int]]:
-        coro = self._generate(conversations, max_tokens, temperature)
+        """Completions for ``conversations``; ``on_progress`` hears of each request as it completes (with
+        its ``usage.completion_tokens``), in completion order."""
+        coro = self._generate(conversations, max_tokens, temperature, on_progress)
         try:
             asyncio.get_running_loop()
         except RuntimeError:

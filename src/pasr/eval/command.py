@@ -40,7 +40,10 @@ def eval_command(
     judge_url: Optional[str] = typer.Option(None, "--judge-url", help="Judge server URL (open tasks, --analyses)."),
     judge_model: Optional[str] = typer.Option(None, "--judge-model", help="Judge model name on that server."),
     analyses: bool = typer.Option(False, "--analyses", help="LLM analyses of refining responses (needs a judge)."),
-    label: Optional[str] = typer.Option(None, "--label", help="Name of this run in reports (default: the model)."),
+    label: Optional[str] = typer.Option(
+        None, "--label", help="Name of this run in reports (default: what the model is: the training run's folder "
+        "for OUTPUT_DIR/final, RUN@checkpoint-N for a checkpoint, else the built-in name, hub id or folder name).",
+    ),
     temperature: float = typer.Option(0.0, "--temperature", help="0 = greedy (default)."),
     dtype: str = typer.Option(
         "auto", "--dtype", help="transformers backend: auto (bf16 on GPU, bf16 autocast on CPUs with native bf16), "

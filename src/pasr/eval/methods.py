@@ -14,16 +14,22 @@ second turn, ...), so the backend always sees as many conversations as it can ba
 
 Turn names in results: ``answer`` (first turn), ``revision`` (a turn whose reply replaced the answer),
 ``feedback`` (a self-refine turn in which the model confirmed its answer).
+
+Progress: each method tells ``cfg.progress`` (:class:`pasr.eval.progress.ChainProgress`) which turn runs
+and when examples finish, and hands it to the backend as ``on_progress`` so the bar moves per finished
+conversation (a backend whose ``generate`` takes no ``on_progress`` is reported once its call returns).
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pasr.data.records import Record
+from pasr.eval.progress import NO_PROGRESS, ChainProgress
 from pasr.prompts import (
     PASR_SYSTEM_PROMPT,
     SELF_REFINE_CONFIRMATION,
@@ -72,6 +78,7 @@ class ChainConfig:
     rounds: int = 1
     score: ScoreFn | None = None
     metric_of: Callable[[str], str] = lambda task: "accuracy"
+    progress: ChainProgress = NO_PROGRESS
 
 
 _CONFIRM = re.compile(r"\s+".join(map(re.escape, SELF_REFINE_CONFIRMATION.lower().split())))
@@ -87,20 +94,37 @@ def is_wrong(score: float, metric: str) -> bool:
     return score < WRONG_BELOW.get(metric, 1.0)
 
 
-def _generate(cfg: ChainConfig, conversations: list[list[dict[str, str]]]) -> list[tuple[str, int]]:
+def takes_progress(generate: Callable) -> bool:
+    """Whether a backend's ``generate`` accepts ``on_progress`` (the built-in ones do; a custom one may not)."""
+    try:
+        params = inspect.signature(generate).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "on_progress" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def _generate(
+    cfg: ChainConfig, conversations: list[list[dict[str, str]]], turn: str, *, final: bool
+) -> list[tuple[str, int]]:
+    """One turn over ``conversations``; ``final``: a conversation that finishes here ends its example."""
     if not conversations:
         return []
-    out = cfg.backend.generate(conversations, cfg.max_tokens, cfg.temperature)
+    cfg.progress.turn(turn, len(conversations), final=final)
+    if takes_progress(cfg.backend.generate):
+        out = cfg.backend.generate(conversations, cfg.max_tokens, cfg.temperature, on_progress=cfg.progress.generated)
+    else:
+        out = cfg.backend.generate(conversations, cfg.max_tokens, cfg.temperature)
+        cfg.progress.generated(len(out), sum(int(n) for _, n in out))
     if len(out) != len(conversations):
         raise RuntimeError(f"backend returned {len(out)} completions for {len(conversations)} conversations")
     return out
 
 
-def _first_answers(records: Sequence[Record], system: str, cfg: ChainConfig):
+def _first_answers(records: Sequence[Record], system: str, cfg: ChainConfig, *, final: bool):
     """Run the first turn for all records: (conversations so far, outcomes)."""
     convs = [chat(system, r.question, r.task) for r in records]
     outcomes = []
-    for conv, (text, n) in zip(convs, _generate(cfg, convs)):
+    for conv, (text, n) in zip(convs, _generate(cfg, convs, "answer", final=final)):
         outcomes.append(Outcome(turns=[_turn("answer", conv[-1]["content"], text, n)], final=text))
         conv.append({"role": "assistant", "content": text})
     return convs, outcomes
@@ -112,24 +136,26 @@ def _turn(name: str, prompt: str, text: str, tokens: int) -> dict[str, Any]:
 
 def vanilla(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
     """Standard prompt, one answer."""
-    return _first_answers(records, STANDARD_SYSTEM_PROMPT, cfg)[1]
+    return _first_answers(records, STANDARD_SYSTEM_PROMPT, cfg, final=True)[1]
 
 
 def pasr(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
     """PASR prompt, one answer: refinement, if any, happens inside the answer."""
-    return _first_answers(records, PASR_SYSTEM_PROMPT, cfg)[1]
+    return _first_answers(records, PASR_SYSTEM_PROMPT, cfg, final=True)[1]
 
 
 def self_refine(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
     """Answer, then review rounds until the model confirms its answer or ``rounds`` run out."""
-    convs, outcomes = _first_answers(records, STANDARD_SYSTEM_PROMPT, cfg)
+    rounds = max(0, cfg.rounds)
+    convs, outcomes = _first_answers(records, STANDARD_SYSTEM_PROMPT, cfg, final=rounds == 0)
     open_ = list(range(len(records)))
-    for _ in range(max(0, cfg.rounds)):
+    for k in range(1, rounds + 1):
         if not open_:
             break
         asks = [convs[i] + [{"role": "user", "content": SELF_REFINE_FEEDBACK}] for i in open_]
         still_open = []
-        for i, ask, (text, n) in zip(open_, asks, _generate(cfg, asks)):
+        replies = _generate(cfg, asks, f"review {k}", final=k == rounds)
+        for i, ask, (text, n) in zip(open_, asks, replies):
             if confirms(text):
                 outcomes[i].turns.append(_turn("feedback", SELF_REFINE_FEEDBACK, text, n))
                 continue  # the answer under review stays the final one
@@ -137,7 +163,10 @@ def self_refine(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
             outcomes[i].final = text
             convs[i] = ask + [{"role": "assistant", "content": text}]
             still_open.append(i)
+        if k < rounds:
+            cfg.progress.examples_done(len(open_) - len(still_open))  # confirmed: their chain ends here
         open_ = still_open
+    cfg.progress.end()
     return outcomes
 
 
@@ -145,23 +174,31 @@ def self_refine_oracle(records: Sequence[Record], cfg: ChainConfig) -> list[Outc
     """Answer; answers the scorer marks wrong get an error hint and a revision (``rounds`` times at most)."""
     if cfg.score is None:
         raise ValueError("self-refine-oracle needs a scorer")
-    convs, outcomes = _first_answers(records, STANDARD_SYSTEM_PROMPT, cfg)
+    rounds = max(0, cfg.rounds)
+    convs, outcomes = _first_answers(records, STANDARD_SYSTEM_PROMPT, cfg, final=rounds == 0)
     scores = cfg.score(records, [o.final for o in outcomes])
     for o, s in zip(outcomes, scores):
         o.score = float(s)
     open_ = [i for i, r in enumerate(records) if is_wrong(outcomes[i].score, cfg.metric_of(r.task))]
-    for _ in range(max(0, cfg.rounds)):
+    if rounds:
+        cfg.progress.examples_done(len(records) - len(open_))  # right at once: no revision
+    for k in range(1, rounds + 1):
         if not open_:
             break
         asks = [convs[i] + [{"role": "user", "content": SELF_REFINE_ORACLE_FEEDBACK}] for i in open_]
-        for i, ask, (text, n) in zip(open_, asks, _generate(cfg, asks)):
+        replies = _generate(cfg, asks, f"revision {k}", final=k == rounds)
+        for i, ask, (text, n) in zip(open_, asks, replies):
             outcomes[i].turns.append(_turn("revision", SELF_REFINE_ORACLE_FEEDBACK, text, n))
             outcomes[i].final = text
             convs[i] = ask + [{"role": "assistant", "content": text}]
         new = cfg.score([records[i] for i in open_], [outcomes[i].final for i in open_])
         for i, s in zip(open_, new):
             outcomes[i].score = float(s)
-        open_ = [i for i in open_ if is_wrong(outcomes[i].score, cfg.metric_of(records[i].task))]
+        still_open = [i for i in open_ if is_wrong(outcomes[i].score, cfg.metric_of(records[i].task))]
+        if k < rounds:
+            cfg.progress.examples_done(len(open_) - len(still_open))  # right now: their chain ends here
+        open_ = still_open
+    cfg.progress.end()
     return outcomes
 
 

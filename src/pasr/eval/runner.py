@@ -12,13 +12,20 @@ chunk's lines are appended and flushed once it is done, and a rerun of the same 
 already present (a torn last line from a kill is dropped first). ``vanilla`` runs first so the other
 methods' summaries can report transitions against it; summaries are recomputed at the end for every
 method file in the run folder.
+
+Inputs first: every check (names, options, data files, the model and its backend, the judge, the
+folder's ``run.json`` and kind) runs before anything is created under RUN_DIR or any progress is
+printed, so bad input leaves the folder as it was (or absent). The progress bar of each benchmark x
+method moves per finished example and shows generated tokens/s (:mod:`pasr.eval.progress`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import importlib.util
 import json
 import math
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,13 +36,84 @@ from pasr.data.records import Record
 from pasr.errors import PasrError
 from pasr.eval.methods import METHODS, ChainConfig, Outcome, run_method
 from pasr.eval.metrics import read_lines, read_results, summarize
+from pasr.eval.progress import MethodProgress, TokenRateColumn
 from pasr.jsonl import append_jsonl, repair_tail, set_aside_corrupt
-from pasr.run_folder import RunLock, check_output_folder, write_text_atomic
+from pasr.run_folder import KIND_FILE, RunLock, check_output_folder, write_text_atomic
 from pasr.scoring import metric_of
 
 RUN_FILE = "run.json"
 RUN_KEYS_THAT_MUST_MATCH = ("model", "max_tokens", "temperature", "seed", "rounds", "dtype", "completion_prefix")
 """Settings a rerun into the same RUN_DIR must share: otherwise its lines would mix with different ones."""
+COMMAND = "pasr eval"
+
+TRAINED_MODEL_FOLDER = re.compile(r"final|checkpoint-\d+")
+"""Folders a training run saves its models in: ``OUTPUT_DIR/final`` and ``OUTPUT_DIR/checkpoint-N``."""
+TRAINING_STAGE_FOLDER = re.compile(r"iter_\d+|warmup")
+"""Folders of a training run that hold such model folders of a stage: STaR's ``iter_K``, GRPO's ``warmup``."""
+RECORDED_LABEL_FILES = (KIND_FILE, "train_summary.json", "sft_summary.json", "star_summary.json")
+RECORDED_LABEL_KEYS = ("label", "run_name", "name")
+
+
+def default_label(model: str) -> str:
+    """What a run is called in reports when no ``--label`` is given: what its model is.
+
+    - a built-in name: the name (``tiny-random``);
+    - a hub id or an OpenAI served model name: as given (``HuggingFaceTB/SmolLM2-135M-Instruct``);
+    - a model folder that a training run (``pasr train`` / ``sft`` / ``star``) saved, ``final`` or
+      ``checkpoint-N``: the training run's folder name, ``runs/pasr-cpu/final`` -> ``pasr-cpu``,
+      ``runs/pasr-cpu/checkpoint-12`` -> ``pasr-cpu@checkpoint-12``; a stage inside the run is named too,
+      ``runs/star/iter_2/final`` -> ``star@iter_2``, ``runs/pasr/warmup/final`` -> ``pasr@warmup``. When that
+      run folder records a label of its own (``label``, ``run_name`` or ``name`` without a ``/`` in its
+      ``.pasr-run.json`` or ``*_summary.json``), the label replaces the folder name;
+    - any other folder: its name (``models/my-sft`` -> ``my-sft``; ``.`` is named by the absolute path).
+
+    A trailing ``/`` changes nothing. Path-shaped names that do not exist here (a served path) are read the
+    same way from their text.
+    """
+    from pasr.models import BUILTIN_MODELS
+
+    text = str(model).strip()
+    if text.lower() in BUILTIN_MODELS:
+        return text.lower()
+    path = Path(text).expanduser()
+    local = path.is_dir()
+    bare = text.rstrip("/") or text
+    if not local and not (text.startswith((".", "/", "~")) or bare.count("/") > 1):
+        return bare  # a hub id or served name
+    parts = list(Path(os.path.abspath(path)).parts if local else Path(os.path.normpath(bare)).parts)
+    inner: list[str] = []
+
+    def has_parent() -> bool:  # a folder above the last part that can name the run (not just "/")
+        return len(parts) > 2 or (len(parts) == 2 and not Path(parts[0]).anchor)
+
+    if has_parent() and TRAINED_MODEL_FOLDER.fullmatch(parts[-1]):
+        inner.append(parts.pop())
+        if has_parent() and TRAINING_STAGE_FOLDER.fullmatch(parts[-1]):
+            inner.insert(0, parts.pop())
+    if not parts:
+        return bare
+    name = (_recorded_label(Path(*parts)) if inner and local else None) or parts[-1]
+    stage = "/".join(inner[:-1] if inner and inner[-1] == "final" else inner)
+    return f"{name}@{stage}" if stage else name
+
+
+def _recorded_label(run_dir: Path) -> str | None:
+    """A label the training run in ``run_dir`` wrote down for itself, if any (see :func:`default_label`)."""
+    for file in RECORDED_LABEL_FILES:
+        try:
+            info = json.loads((run_dir / file).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for key in RECORDED_LABEL_KEYS:
+            value = info.get(key) if isinstance(info, dict) else None
+            if isinstance(value, str) and value.strip() and "/" not in value and "\n" not in value:
+                return value.strip()
+    return None
+
+
+def _legacy_label(model: str) -> str:
+    """The default label before :func:`default_label` (the model path's last component), for run.json upgrades."""
+    return Path(str(model).rstrip("/")).name or str(model)
 
 
 @dataclass
@@ -66,7 +144,8 @@ class EvalSettings:
 
     @property
     def run_label(self) -> str:
-        return self.label or Path(self.model.rstrip("/")).name or self.model
+        """``--label``, else :func:`default_label` of the model."""
+        return self.label or default_label(self.model)
 
 
 def split_names(value: str | Sequence[str]) -> list[str]:
@@ -82,7 +161,6 @@ def split_names(value: str | Sequence[str]) -> list[str]:
 def validate(settings: EvalSettings) -> None:
     """Reject bad names and option combinations before any data or model is loaded."""
     from pasr.data.benchmarks import BENCHMARKS
-
     from pasr.eval.backends import BACKENDS, DTYPES
 
     if not settings.benchmarks:
@@ -129,7 +207,28 @@ def validate(settings: EvalSettings) -> None:
         raise PasrError(f"--data-dir {settings.data_dir}: {what}")
     if settings.chunk_size is not None and settings.chunk_size < 1:
         raise PasrError(f"--chunk-size must be at least 1 (examples per flush to the results file), got {settings.chunk_size}")
+    if settings.label is not None and (not settings.label.strip() or "\n" in settings.label):
+        raise PasrError(f"--label {settings.label!r}: give a non-empty name on one line")
+    needs = {"vllm": ("vllm", "pip install 'pasr[vllm]' (Linux with an NVIDIA GPU); or use --backend transformers"),
+             "openai": ("openai", "pip install openai")}.get(settings.backend)
+    if needs and importlib.util.find_spec(needs[0]) is None:
+        raise PasrError(f"--backend {settings.backend} needs the {needs[0]} package, which is not installed: {needs[1]}")
     check_output_folder(settings.output, "--output")
+    run_lock(settings).check()  # another kind of run, or a live writer: refused before any model loads
+
+
+def run_lock(settings: EvalSettings) -> RunLock:
+    """The lock that makes this command RUN_DIR's only writer."""
+    return RunLock(settings.output, COMMAND, option="--output")
+
+
+def check_model(settings: EvalSettings) -> None:
+    """The model name resolves (transformers, vllm): a built-in, a local model folder or a hub id. Building the
+    backend (:func:`build_backend`) then loads it; ``--backend openai`` asks the server in :func:`build_backend`."""
+    if settings.backend in ("transformers", "vllm"):
+        from pasr.models import resolve
+
+        resolve(settings.model)
 
 
 def order_methods(methods: Sequence[str]) -> list[str]:
@@ -164,9 +263,14 @@ def holds_results(run_dir: Path) -> bool:
     )
 
 
-def write_run_file(settings: EvalSettings) -> dict[str, Any]:
-    """Create or check ``run.json``; a rerun with other generation settings is refused once the folder holds
-    results (a ``run.json`` left by a start that failed before any example is simply replaced)."""
+def run_info(settings: EvalSettings) -> dict[str, Any]:
+    """What ``run.json`` will hold, checked against the one already in RUN_DIR (writes nothing).
+
+    A rerun with other generation settings is refused once the folder holds results (a ``run.json`` left
+    by a start that failed before any example is simply replaced). Without ``--label`` a rerun keeps the
+    label the folder has, unless that is the old default (the model path's last component, e.g. ``final``),
+    which gives way to :func:`default_label`.
+    """
     import pasr
 
     path = settings.output / RUN_FILE
@@ -200,10 +304,16 @@ def write_run_file(settings: EvalSettings) -> dict[str, Any]:
         info["created"] = old.get("created", info["created"])
         old_limit = old.get("limit")  # the folder covers the largest selection run into it (None: all)
         info["limit"] = None if old_limit is None or settings.limit is None else max(old_limit, settings.limit)
-        if not settings.label and old.get("label"):
+        if not settings.label and old.get("label") and old["label"] != _legacy_label(settings.model):
             info["label"] = old["label"]
+    return info
+
+
+def write_run_file(settings: EvalSettings) -> dict[str, Any]:
+    """Check (:func:`run_info`) and write ``run.json``; returns what it holds."""
+    info = run_info(settings)
     settings.output.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(info, indent=2) + "\n")
+    write_text_atomic(settings.output / RUN_FILE, json.dumps(info, indent=2) + "\n")
     return info
 
 
@@ -253,15 +363,24 @@ class _Lazy:
 
 
 def default_backend_factory(settings: EvalSettings) -> Callable[[], Any]:
-    def build():
-        from pasr.eval.backends import make_backend
+    return lambda: build_backend(settings)
 
-        model = settings.model
+
+def build_backend(settings: EvalSettings) -> Any:
+    """The backend the settings describe, its model loaded (or, for openai, its server asked for the model).
+
+    A model that does not load is a PasrError naming it; a name shaped like a hub id that is not a local
+    folder says so, since ``runs/x`` is read as a hub id when no such folder exists.
+    """
+    from pasr.eval.backends import make_backend
+
+    model = settings.model
+    try:
         if settings.backend in ("transformers", "vllm"):
             from pasr.models import resolve
 
             model = resolve(model)
-        return make_backend(
+        backend = make_backend(
             settings.backend,
             model,
             batch_size=settings.batch_size,
@@ -270,8 +389,38 @@ def default_backend_factory(settings: EvalSettings) -> Callable[[], Any]:
             dtype=settings.dtype,
             chunk_size=settings.chunk_size,
         )
+    except PasrError as err:
+        hub_shaped = "/" in settings.model and not settings.model.startswith((".", "/", "~"))
+        if settings.backend != "openai" and hub_shaped and not Path(settings.model).expanduser().exists():
+            raise PasrError(f"{err} (there is no local folder {settings.model} either)") from None
+        raise
+    except Exception as err:  # a library's own error (a cut weights file, CUDA out of memory)
+        raise PasrError(
+            f"model {settings.model!r}: the {settings.backend} backend cannot load it ({type(err).__name__}: {err})"
+        ) from err
+    if hasattr(backend, "check"):
+        try:
+            backend.check()
+        except BaseException:
+            backend.close()
+            raise
+    return backend
 
-    return build
+
+def pending_work(settings: EvalSettings, records: dict[str, list[Record]], methods: Sequence[str]) -> int:
+    """How many benchmark x method examples RUN_DIR does not hold yet (reads, writes nothing)."""
+    left = 0
+    for bench, recs in records.items():
+        for method in methods:
+            path = settings.output / bench / f"{method}.jsonl"
+            done: set[str] = set()
+            if path.is_file():
+                try:
+                    done = {str(line["id"]) for line in read_results(path).examples}
+                except (OSError, ValueError):
+                    done = set()
+            left += sum(1 for r in recs if str(r.id) not in done)
+    return left
 
 
 def run_eval(
@@ -288,27 +437,37 @@ def run_eval(
     from rich.console import Console
 
     console = console or Console(stderr=True)
+    # Every check first, writing nothing: names and options, the model name, the data, the judge, run.json.
     validate(settings)
+    if backend is None:
+        check_model(settings)
     methods = order_methods(settings.methods)
     records = load_records(settings)
+    needs_judge = sorted({r.task for rs in records.values() for r in rs if r.task == "open"})
     if judge is None:
         from pasr.judge import judge_from_args
 
-        judge = judge_from_args(settings, check=False)
-    needs_judge = sorted({r.task for rs in records.values() for r in rs if r.task == "open"})
+        judge = judge_from_args(settings, check=bool(needs_judge) or settings.analyses)
     if needs_judge and judge is None:
         raise PasrError("answers of task 'open' are graded by an LLM judge: add --judge-url URL --judge-model NAME")
-    if backend is None and settings.backend in ("transformers", "vllm"):
-        from pasr.models import resolve
+    run_info(settings)
+    own = backend is None
+    if own and pending_work(settings, records, methods):
+        # the model loads before RUN_DIR is touched: a model that does not load leaves nothing behind
+        with console.status(f"loading {settings.model} ({settings.backend})", spinner="dots"):
+            backend = build_backend(settings)
+    try:
+        with run_lock(settings):
+            info = write_run_file(settings)
+            return _evaluate(settings, records, methods, backend, judge, console, label=info["label"])
+    finally:
+        if own and backend is not None:
+            backend.close()
 
-        resolve(settings.model)  # a wrong name or a folder without a model fails before anything is written
-    with RunLock(settings.output, "pasr eval", option="--output"):
-        write_run_file(settings)
-        return _evaluate(settings, records, methods, backend, judge, console)
 
-
-def _evaluate(settings: EvalSettings, records, methods, backend, judge, console) -> list[dict[str, Any]]:
-    """The work of :func:`run_eval` once inputs are checked and the run folder is held."""
+def _evaluate(settings: EvalSettings, records, methods, backend, judge, console, *, label: str) -> list[dict[str, Any]]:
+    """The work of :func:`run_eval` once inputs are checked and the run folder is held. ``backend``: None
+    when :func:`run_eval` found nothing left to do (built here after all if that changed)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from pasr.scoring import Scorer
@@ -330,13 +489,16 @@ def _evaluate(settings: EvalSettings, records, methods, backend, judge, console)
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TokenRateColumn(),
             console=console,
             transient=False,
         ) as progress:
             for bench, recs in records.items():
                 for method in methods:
                     _run_one(settings, bench, method, recs, lazy, score, progress)
-        summaries = write_summaries(settings, records, judge=judge if settings.analyses else None, console=console)
+        summaries = write_summaries(
+            settings, records, judge=judge if settings.analyses else None, console=console, label=label
+        )
     finally:
         if hasattr(scorer, "close"):
             scorer.close()
@@ -361,7 +523,8 @@ def _run_one(settings, bench: str, method: str, recs: list[Record], lazy: _Lazy,
         )
     done = {str(line["id"]) for line in found.examples}
     pending = [r for r in recs if str(r.id) not in done]
-    task = progress.add_task(f"{bench} / {method}", total=len(recs), completed=len(recs) - len(pending))
+    title = f"{bench} / {method}"
+    task = progress.add_task(title, total=len(recs), completed=len(recs) - len(pending), tokens=0)
     if not pending:
         return
     backend = lazy.get()
@@ -373,6 +536,7 @@ def _run_one(settings, bench: str, method: str, recs: list[Record], lazy: _Lazy,
         rounds=settings.rounds,
         score=score,
         metric_of=metric_of,
+        progress=MethodProgress(progress, task, title),
     )
     finished = len(recs) - len(pending)
     for start in range(0, len(pending), chunk):
@@ -397,15 +561,17 @@ def _run_one(settings, bench: str, method: str, recs: list[Record], lazy: _Lazy,
             for record, outcome in zip(part, outcomes)
         ))
         finished += len(part)
-        progress.update(task, completed=finished)
+        progress.update(task, completed=finished)  # exact again: the bar counted examples as they finished
 
 
 def write_summaries(
-    settings: EvalSettings, records: dict[str, list[Record]], *, judge: Any = None, console: Any = None
+    settings: EvalSettings, records: dict[str, list[Record]], *, judge: Any = None, console: Any = None,
+    label: str | None = None,
 ) -> list[dict[str, Any]]:
     """Recompute ``<method>.summary.json`` for every method file of the run's benchmarks (analyses too when
     a judge is given, for the methods asked for). Lines are read by :func:`pasr.eval.metrics.read_results`,
-    as ``pasr report`` reads them: each id counts once; its problems are printed on ``console``."""
+    as ``pasr report`` reads them: each id counts once; its problems are printed on ``console``.
+    ``label``: the run's label as ``run.json`` holds it (default: ``settings.run_label``)."""
     from pasr.eval.analysis import aggregate, analyse
 
     def results(path: Path) -> list[dict[str, Any]]:
@@ -430,7 +596,7 @@ def write_summaries(
                 benchmark=bench,
                 method=method,
                 model=settings.model,
-                label=settings.run_label,
+                label=label or settings.run_label,
                 metric=metric_of(lines[0]["task"]) if lines else metric,
                 vanilla=vanilla,
                 seed=settings.seed,

@@ -281,7 +281,9 @@ def data_uri(png: Path | bytes) -> str:
 
 
 PLOT_CAPTIONS = {
-    "accuracy_vs_tokens": "Score against generated tokens, one point per run and method (averages over benchmarks).",
+    "accuracy_vs_tokens": "Score against generated tokens, one point per run and method: averages over benchmarks "
+                          "first (when there are several), then one panel per benchmark whose error bars are the "
+                          "95% bootstrap confidence intervals of metrics.csv (none under 2 examples).",
     "tokens_per_benchmark": "Mean generated tokens per example for each benchmark and method.",
     "transitions": "How each method changes the vanilla answers (pooled over benchmarks).",
     "refine_positions": "Where refinements happen: position of each &lt;refine&gt; within the reasoning of the "

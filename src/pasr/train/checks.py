@@ -133,14 +133,15 @@ class _WrongType(Exception):
         self.expected = expected
 
 
-def _is_union(hint: Any) -> bool:
+def is_union(hint: Any) -> bool:
+    """Whether ``hint`` is ``X | Y`` or ``Optional[X]``."""
     return typing.get_origin(hint) in (typing.Union, types.UnionType)
 
 
 def _describe(hint: Any) -> str:
     if hint is type(None):
         return "empty (null)"
-    if _is_union(hint):
+    if is_union(hint):
         args = typing.get_args(hint)
         return " or ".join(dict.fromkeys(_describe(a) for a in args))
     origin = typing.get_origin(hint)
@@ -168,7 +169,7 @@ def _coerce(value: Any, hint: Any) -> Any:
     """``value`` (from YAML) as the field type ``hint`` wants it, or :class:`_WrongType`."""
     if hint is Any or hint is object:
         return value
-    if _is_union(hint):
+    if is_union(hint):
         args = typing.get_args(hint)
         if value is None:
             if type(None) in args:
@@ -292,6 +293,33 @@ def _unknown(names: Sequence[str], known: Iterable[str], where: str, command: st
         parts.append(f"{prefix}{name} (did you mean {prefix}{close[0]}?)" if close else f"{prefix}{name}")
     noun = "field" if len(names) == 1 else "fields"
     return PasrError(f"{where}: unknown {noun} {', '.join(parts)}; `pasr {command} --fields` lists them")
+
+
+def check_field_names(fields: Iterable[Any], recipe_keys: Mapping[str, int], recipe: str | os.PathLike,
+                      args: Sequence[str], *, command: str = "train") -> None:
+    """Refuse an unknown recipe key or ``--flag`` from the field catalog alone, before TRL is imported.
+
+    ``fields`` are :class:`pasr.train.fields.FieldInfo` rows (``name``, ``flag``); ``recipe_keys`` map
+    each recipe key to its line. A flag is known as argparse would take it: ``--a_b`` or ``--a-b``,
+    ``--no_x`` for a bool field, or a prefix of one of those (argparse's abbreviations). The messages
+    are those of :func:`parse_checked`, which checks again with the parser itself.
+    """
+    fields = list(fields)
+    names = [f.name for f in fields]
+    known = set(names)
+    unknown = [k for k in recipe_keys if k not in known and k != "env"]
+    if unknown:
+        raise _unknown(unknown, names, f"recipe {recipe}, line {recipe_keys[unknown[0]]}", command)
+    spellings = set()
+    for f in fields:
+        forms = [f.name, f"no_{f.name}"] if f.flag else [f.name]
+        spellings.update(forms)
+        spellings.update(form.replace("_", "-") for form in forms)
+    flags = [a[2:].split("=", 1)[0] for a in args if a.startswith("--") and len(a) > 2]
+    unknown = [flag for flag in flags
+               if flag not in spellings and flag != "config" and not any(s.startswith(flag) for s in spellings)]
+    if unknown:
+        raise _unknown(unknown, names, "command line", command, prefix="--")
 
 
 def check_recipe_types(recipe: Mapping[str, Any], hints: Mapping[str, Any], sources: Sources,
@@ -699,7 +727,7 @@ def _restore_defaults(values: dict[str, Any], dataclass_types: Sequence[type], h
             if not f.init or values.get(f.name, 0) is not None:
                 continue
             hint = hints.get(f.name)
-            if hint is None or (_is_union(hint) and type(None) in typing.get_args(hint)):
+            if hint is None or (is_union(hint) and type(None) in typing.get_args(hint)):
                 continue
             if f.default is not dataclasses.MISSING:
                 values[f.name] = f.default
@@ -731,6 +759,7 @@ def _cli_fields(parser: Any, args: Sequence[str]) -> set[str]:
 
 
 __all__ = [
-    "RULES", "Rule", "Sources", "check_input_file", "check_output_file", "check_paths", "check_recipe_types",
+    "RULES", "Rule", "Sources", "check_field_names", "check_input_file", "check_output_file", "check_paths",
+    "check_recipe_types",
     "check_values", "field_hints", "load_recipe", "one_line", "parse_checked",
 ]

@@ -56,47 +56,63 @@ def split_config(args: list[str], default_recipe: Path) -> tuple[str, list[str]]
     return recipe_path(value), args
 
 
-def parse_config(dataclass_types, args: list[str], default_recipe: Path, *, command: str = "train"):
-    """Parse ``--config`` (default: ``default_recipe``) and ``--field value`` flags, every value checked.
+def parse_config(command: str, args: list[str], default_recipe: Path, dataclass_types=None):
+    """Parse ``--config`` (default: ``default_recipe``) and ``--field value`` flags of ``pasr COMMAND``, every value checked.
 
-    A malformed recipe, an unknown field, a value of the wrong type or out of range ends in a
-    one-line :class:`~pasr.errors.PasrError` before any dataclass is built (see :mod:`pasr.train.checks`).
-    Nothing is written; the commands check their paths next with :func:`pasr.train.checks.check_paths`.
+    Field names are checked first against the packaged field catalog (:mod:`pasr.train.fields`), so a typo is
+    refused in about a second, before TRL is imported. ``dataclass_types`` default to the command's
+    (:func:`pasr.train.fields.config_types`). A malformed recipe, an unknown field, a value of the wrong type
+    or out of range ends in a one-line :class:`~pasr.errors.PasrError` before any dataclass is built (see
+    :mod:`pasr.train.checks`). Nothing is written; the commands check their paths next with
+    :func:`pasr.train.checks.check_paths`.
     """
-    from pasr.train.checks import parse_checked
+    from pasr.train import fields
+    from pasr.train.checks import check_field_names, load_recipe, parse_checked
 
     recipe, rest = split_config(args, default_recipe)
-    return parse_checked(tuple(dataclass_types), recipe, rest, command=command)
+    _, lines = load_recipe(recipe)
+    check_field_names(fields.catalog(command), lines, recipe, rest, command=command)
+    types = tuple(dataclass_types or fields.config_types(command))
+    return parse_checked(types, recipe, rest, command=command)
 
 
-def print_fields(dataclass_types) -> None:
-    from trl import TrlParser
+def print_fields(command: str, terms: list[str]) -> None:
+    """``pasr COMMAND --fields [WORD ...]``: the command's fields, PASR's first, grouped (from the catalog: fast)."""
+    from pasr.train import fields
 
-    TrlParser(dataclass_types).print_help()
+    print(fields.render(command, fields.catalog(command), [t for t in terms if not t.startswith("-")]))
 
 
 def train_command(
     ctx: typer.Context,
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in --output_dir."),
-    fields: bool = typer.Option(False, "--fields", help="List every config field (TRL GRPOConfig + PASR) and exit."),
+    fields: bool = typer.Option(
+        False, "--fields", help="List every config field, PASR's first (`--fields WORD` lists those about WORD)."
+    ),
 ) -> None:
     """PASR GRPO training. No arguments: the CPU default (built-in model, warm-up, then PASR GRPO, ~10 min).
 
     Everything else: `pasr train --config recipes/X.yaml [--field value ...]` with TRL's field names
     (`--max_steps 2 --output_dir DIR --learning_rate 1e-6 ...`); see `pasr train --fields`.
     """
-    from pasr.train.config import ModelConfig, PasrGRPOConfig
-
     if fields:
-        print_fields((PasrGRPOConfig, ModelConfig))
+        print_fields("train", ctx.args)
         return
-    config, model_config = parse_config((PasrGRPOConfig, ModelConfig), ctx.args, DEFAULT_TRAIN_RECIPE)
+    config, model_config = parse_config("train", ctx.args, DEFAULT_TRAIN_RECIPE)
     from pasr.train.checks import check_paths
 
     check_paths(config)
     from pasr.train.grpo import train_pasr
 
+    quiet_dataset_bars()
     print_train_summary(train_pasr(config, model_config, resume=resume))
+
+
+def quiet_dataset_bars() -> None:
+    """Hide `datasets`' per-map progress bars ("Truncating train dataset"); the phases print their own lines."""
+    import datasets
+
+    datasets.disable_progress_bars()
 
 
 def print_train_summary(result) -> None:
@@ -121,22 +137,23 @@ def print_train_summary(result) -> None:
 
 def sft_command(
     ctx: typer.Context,
-    fields: bool = typer.Option(False, "--fields", help="List every config field (TRL SFTConfig + PASR) and exit."),
+    fields: bool = typer.Option(
+        False, "--fields", help="List every config field, PASR's first (`--fields WORD` lists those about WORD)."
+    ),
 ) -> None:
     """Supervised fine-tuning on TRL's SFTTrainer (warm-up on built-in worked solutions, or a chat JSONL file).
 
     `pasr sft --config recipes/X.yaml [--field value ...]`; default: the CPU warm-up recipe.
     """
-    from pasr.train.config import ModelConfig, PasrSFTConfig
-
     if fields:
-        print_fields((PasrSFTConfig, ModelConfig))
+        print_fields("sft", ctx.args)
         return
-    config, model_config = parse_config((PasrSFTConfig, ModelConfig), ctx.args, DEFAULT_SFT_RECIPE, command="sft")
+    config, model_config = parse_config("sft", ctx.args, DEFAULT_SFT_RECIPE)
     from pasr.train.checks import check_paths
 
     check_paths(config)
     from pasr.train.sft import run_sft
 
+    quiet_dataset_bars()
     final_dir = run_sft(config, model_config)
     console.print(f"model: {final_dir}   (pasr eval --model {final_dir} ...)")

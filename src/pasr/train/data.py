@@ -71,9 +71,10 @@ def load_training_records(config: Any) -> list[Record]:
 
 def load_wizardlm() -> list[Record]:
     """WizardLM evol-instruct 70k from the hub (users with internet)."""
-    import datasets
+    from pasr import hub
 
-    rows = datasets.load_dataset(WIZARDLM_HUB_ID, split="train")
+    rows = hub.load_dataset(WIZARDLM_HUB_ID, split="train", what="wizardlm",
+                            hint="Offline? Pass --data_file with a local copy of its JSON (WizardLM_evol_instruct_70k).")
     return [
         Record(id=f"wizardlm-{i}", question=row["instruction"], reference=row["output"], task="open")
         for i, row in enumerate(rows)

@@ -27,6 +27,15 @@ from pasr.rewards import RewardWeights
 from pasr.run_folder import RunLock, is_writing_process, write_text_atomic
 from pasr.train.config import ModelConfig, PasrGRPOConfig
 from pasr.train.data import load_training_records, records_to_dataset
+from pasr.train.progress import (
+    GRPO_METRICS,
+    SFT_METRICS,
+    Phase,
+    grpo_phase_name,
+    print_lines,
+    train_header,
+    use_phase_progress,
+)
 from pasr.train.reward_functions import PasrRewards
 from pasr.train.rollout_log import RolloutLog
 from pasr.train.saving import checkpoint_step, generation_window, last_complete_checkpoint, save_final_model
@@ -156,14 +165,20 @@ def train_pasr(
                 f"{log_path} exists from an earlier run: pass --resume to continue it, or choose another --output_dir"
             )
         checkpoint = resolve_resume(config, resume)
+        model_name = model_config.model_name_or_path or "smollm2-135m-instruct"
+        warmup_done = (output_dir / "warmup" / "final" / "config.json").is_file()
+        print_lines(train_header(config, model_name, len(records), warmup_done))
+        grpo_name = grpo_phase_name(config.refine_reward_mode)
+        phases = 2 if config.warmup_examples > 0 else 1
 
         warmup_dir = None
         if config.warmup_examples > 0:
             from pasr.models import resolve
             from pasr.train.sft import warmup_model
 
-            base = resolve(model_config.model_name_or_path or "smollm2-135m-instruct")
-            warmup_dir = warmup_model(base, config, model_config)
+            base = resolve(model_name)
+            phase = Phase(1, 2, "warm-up SFT", SFT_METRICS, later=(grpo_name,))
+            warmup_dir = warmup_model(base, config, model_config, phase=phase)
             model_config = replace(model_config, model_name_or_path=warmup_dir)
 
         rollout_log = RolloutLog(log_path)
@@ -186,6 +201,7 @@ def train_pasr(
             if finished:  # killed after the last checkpoint, before the final save: save that checkpoint's model
                 model_config = replace(model_config, model_name_or_path=checkpoint, use_peft=False)
             trainer, _ = build_trainer(config, model_config, records, scorer, rollout_log)
+            use_phase_progress(trainer, Phase(phases, phases, grpo_name, GRPO_METRICS))
             if not finished:
                 trainer.train(resume_from_checkpoint=checkpoint)
         finally:

@@ -17,6 +17,7 @@ from typing import Any
 from pasr.errors import PasrError
 from pasr.run_folder import RunLock, write_text_atomic
 from pasr.train.config import ModelConfig, PasrSFTConfig
+from pasr.train.progress import SFT_METRICS, Phase, use_phase_progress
 from pasr.train.saving import last_complete_checkpoint, save_final_model
 
 logger = logging.getLogger("pasr.train")
@@ -59,10 +60,12 @@ def sft_examples(config: PasrSFTConfig) -> list[dict]:
     raise PasrError(f"unknown SFT dataset {config.dataset!r}: use 'warmup' or 'file' with --data_file")
 
 
-def run_sft(config: PasrSFTConfig, model_config: ModelConfig, *, examples: list[dict] | None = None) -> str:
+def run_sft(config: PasrSFTConfig, model_config: ModelConfig, *, examples: list[dict] | None = None,
+            phase: Phase | None = None) -> str:
     """Fine-tune and save to ``OUTPUT_DIR/final``; returns that path. Resumes from the last complete checkpoint.
 
-    Holds ``OUTPUT_DIR`` as its only writer (:class:`pasr.run_folder.RunLock`).
+    Holds ``OUTPUT_DIR`` as its only writer (:class:`pasr.run_folder.RunLock`). Progress prints as ``phase``
+    (default: the one phase ``SFT``; see :mod:`pasr.train.progress`).
     """
     from pasr.models import resolve
 
@@ -70,10 +73,11 @@ def run_sft(config: PasrSFTConfig, model_config: ModelConfig, *, examples: list[
     model_path = resolve(model_config.model_name_or_path or "smollm2-135m-instruct")
     output_dir = Path(config.output_dir)
     with RunLock(output_dir, "pasr sft", option="output_dir", distributed=True):
-        return _train_and_save(config, model_config, model_path, examples)
+        return _train_and_save(config, model_config, model_path, examples, phase or Phase(1, 1, "SFT", SFT_METRICS))
 
 
-def _train_and_save(config: PasrSFTConfig, model_config: ModelConfig, model_path: str, examples: list[dict]) -> str:
+def _train_and_save(config: PasrSFTConfig, model_config: ModelConfig, model_path: str, examples: list[dict],
+                    phase: Phase) -> str:
     import datasets
     from trl import SFTTrainer, get_peft_config
 
@@ -88,6 +92,7 @@ def _train_and_save(config: PasrSFTConfig, model_config: ModelConfig, model_path
         processing_class=tokenizer,
         peft_config=get_peft_config(model_config),
     )
+    use_phase_progress(trainer, phase)
     last = last_complete_checkpoint(output_dir)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=last)
@@ -106,7 +111,7 @@ def _train_and_save(config: PasrSFTConfig, model_config: ModelConfig, model_path
     return str(final_dir)
 
 
-def warmup_model(model_path: str, grpo_config: Any, model_config: ModelConfig) -> str:
+def warmup_model(model_path: str, grpo_config: Any, model_config: ModelConfig, phase: Phase | None = None) -> str:
     """The GRPO run's warm-up: SFT on built-in worked solutions into ``OUTPUT_DIR/warmup`` (reused when done)."""
     warmup_dir = Path(grpo_config.output_dir) / "warmup"
     final_dir = warmup_dir / "final"
@@ -133,4 +138,4 @@ def warmup_model(model_path: str, grpo_config: Any, model_config: ModelConfig) -
         use_cpu=grpo_config.use_cpu,
     )
     warm_model_config = ModelConfig(model_name_or_path=model_path)
-    return run_sft(sft_config, warm_model_config)
+    return run_sft(sft_config, warm_model_config, phase=phase)
