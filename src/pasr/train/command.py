@@ -90,7 +90,7 @@ def train_command(
         False, "--fields", help="List every config field, PASR's first (`--fields WORD` lists those about WORD)."
     ),
 ) -> None:
-    """PASR GRPO training. No arguments: the CPU default (built-in model, warm-up, then PASR GRPO, ~10 min).
+    """PASR GRPO training. No arguments: the CPU default (built-in model, warm-up, then PASR GRPO, ~19 min on 2 cores).
 
     Everything else: `pasr train --config recipes/X.yaml [--field value ...]` with TRL's field names
     (`--max_steps 2 --output_dir DIR --learning_rate 1e-6 ...`); see `pasr train --fields`.
