@@ -51,14 +51,18 @@ def test_phase_progress_counts_only_steps_this_process_ran(monkeypatch):
 
 def test_header_names_model_data_phases_and_folders(tmp_path):
     config = tiny_config(tmp_path / "run", warmup_examples=20, warmup_batch_size=8, max_steps=12)
-    lines = train_header(config, "tiny-random", 8, warmup_done=False)
+    log = tmp_path / "run" / "rollouts.jsonl"
+    lines = train_header(config, "tiny-random", 8, rollout_log=log)
     assert lines[0] == f"pasr train: tiny-random on synthetic (8 questions) -> {tmp_path / 'run'}"
     assert lines[1] == f"  phase 1/2  warm-up SFT  20 worked solutions, 3 steps  -> {tmp_path / 'run/warmup/final'}"
     assert lines[2].startswith("  phase 2/2  PASR GRPO  12 steps x 2 questions x G=4, refine reward comparison")
-    assert "rollouts.jsonl" in lines[3]
-    control = train_header(tiny_config(tmp_path / "c", refine_reward_mode="none"), "m", 8, warmup_done=False)
+    assert lines[3].startswith(f"  rollout log {log};")
+    control = train_header(tiny_config(tmp_path / "c", refine_reward_mode="none"), "m", 8, rollout_log=log)
     assert len(control) == 3 and control[1].startswith("  phase 1/1  plain GRPO") and "no refine reward" in control[1]
-    assert "already done, reused" in train_header(config, "m", 8, warmup_done=True)[1]
+    final = tmp_path / "run" / "warmup" / "final"
+    final.mkdir(parents=True)
+    (final / "config.json").write_text("{}")  # a finished warm-up: reused
+    assert "already done, reused" in train_header(config, "m", 8, rollout_log=log)[1]
 
 
 def test_a_run_prints_header_step_lines_and_no_raw_metric_dicts(tmp_path, capsys):

@@ -63,11 +63,6 @@ def _offline_setting() -> str | None:
     return None
 
 
-def hub_reachable() -> bool:
-    """Whether a TCP connection to the hub (or its proxy) opens within :data:`PROBE_TIMEOUT`; probed once."""
-    return _probe() is None
-
-
 @functools.lru_cache(maxsize=1)
 def _probe() -> str | None:
     """Why the hub's host cannot be reached (the socket error, or a timeout), or None when it can; run once."""

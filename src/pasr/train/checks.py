@@ -671,9 +671,12 @@ _UNSET = object()
 
 
 def parse_checked(dataclass_types: Sequence[type], recipe: str | os.PathLike, args: Sequence[str],
-                  *, command: str = "train") -> tuple:
-    """The dataclasses from ``recipe`` and ``args`` (``--field value`` flags), every value checked first."""
-    data, lines = load_recipe(recipe)
+                  *, command: str = "train", loaded: tuple[dict[str, Any], dict[str, int]] | None = None) -> tuple:
+    """The dataclasses from ``recipe`` and ``args`` (``--field value`` flags), every value checked first.
+
+    ``loaded``: the recipe as :func:`load_recipe` returned it, when the caller has read it already.
+    """
+    data, lines = loaded or load_recipe(recipe)
     sources = Sources(recipe=str(recipe), recipe_lines=lines)
     env = data.pop("env", None)
     if env is not None and not (isinstance(env, dict) and all(isinstance(k, str) for k in env)):

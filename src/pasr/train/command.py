@@ -70,10 +70,10 @@ def parse_config(command: str, args: list[str], default_recipe: Path, dataclass_
     from pasr.train.checks import check_field_names, load_recipe, parse_checked
 
     recipe, rest = split_config(args, default_recipe)
-    _, lines = load_recipe(recipe)
+    data, lines = load_recipe(recipe)
     check_field_names(fields.catalog(command), lines, recipe, rest, command=command)
     types = tuple(dataclass_types or fields.config_types(command))
-    return parse_checked(types, recipe, rest, command=command)
+    return parse_checked(types, recipe, rest, command=command, loaded=(data, lines))
 
 
 def print_fields(command: str, terms: list[str]) -> None:

@@ -166,8 +166,7 @@ def train_pasr(
             )
         checkpoint = resolve_resume(config, resume)
         model_name = model_config.model_name_or_path or "smollm2-135m-instruct"
-        warmup_done = (output_dir / "warmup" / "final" / "config.json").is_file()
-        print_lines(train_header(config, model_name, len(records), warmup_done))
+        print_lines(train_header(config, model_name, len(records), rollout_log=log_path))
         grpo_name = grpo_phase_name(config.refine_reward_mode)
         phases = 2 if config.warmup_examples > 0 else 1
 

@@ -131,13 +131,15 @@ def grpo_phase_name(refine_reward_mode: str) -> str:
     return "plain GRPO" if refine_reward_mode == "none" else "PASR GRPO"
 
 
-def train_header(config: Any, model_name: str, n_records: int, warmup_done: bool) -> list[str]:
+def train_header(config: Any, model_name: str, n_records: int, *, rollout_log: Any) -> list[str]:
     """The lines ``pasr train`` prints before any work: model, data, output folder, then each phase.
 
-    ``config`` is a :class:`pasr.train.config.PasrGRPOConfig`; ``warmup_done`` says the warm-up's
-    ``final`` folder exists already (it is reused).
+    ``config`` is a :class:`pasr.train.config.PasrGRPOConfig`; ``rollout_log`` the run's rollout log path.
+    A finished warm-up (:func:`pasr.train.sft.warmup_done`) is named as reused.
     """
     from pathlib import Path
+
+    from pasr.train.sft import warmup_done, warmup_final_dir
 
     out = Path(config.output_dir)
     grpo = grpo_phase_name(config.refine_reward_mode)
@@ -145,8 +147,9 @@ def train_header(config: Any, model_name: str, n_records: int, warmup_done: bool
     lines = [f"pasr train: {model_name} on {config.dataset} ({n_records} questions) -> {out}"]
     if total == 2:
         steps = -(-config.warmup_examples // max(1, config.warmup_batch_size))
-        what = "already done, reused" if warmup_done else f"{config.warmup_examples} worked solutions, {steps} steps"
-        lines.append(f"  phase 1/2  warm-up SFT  {what}  -> {out / 'warmup' / 'final'}")
+        done = warmup_done(out)
+        what = "already done, reused" if done else f"{config.warmup_examples} worked solutions, {steps} steps"
+        lines.append(f"  phase 1/2  warm-up SFT  {what}  -> {warmup_final_dir(out)}")
     batch = config.per_device_train_batch_size * config.gradient_accumulation_steps
     questions = max(1, batch // max(1, config.num_generations or 1))
     mode = "no refine reward" if config.refine_reward_mode == "none" else f"refine reward {config.refine_reward_mode}"
@@ -154,8 +157,7 @@ def train_header(config: Any, model_name: str, n_records: int, warmup_done: bool
         f"  phase {total}/{total}  {grpo}  {config.max_steps} steps x {questions} questions x G={config.num_generations}"
         f", {mode}  -> {out / 'final'}"
     )
-    log = config.rollout_log or out / "rollouts.jsonl"
-    lines.append(f"  rollout log {log}; one line per step below, a summary at the end")
+    lines.append(f"  rollout log {rollout_log}; one line per step below, a summary at the end")
     return lines
 
 

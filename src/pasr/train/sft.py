@@ -111,11 +111,21 @@ def _train_and_save(config: PasrSFTConfig, model_config: ModelConfig, model_path
     return str(final_dir)
 
 
+def warmup_final_dir(output_dir: str | Path) -> Path:
+    """Where a GRPO run in ``output_dir`` saves its warm-up model (``OUTPUT_DIR/warmup/final``)."""
+    return Path(output_dir) / "warmup" / "final"
+
+
+def warmup_done(output_dir: str | Path) -> bool:
+    """Whether the GRPO run in ``output_dir`` has a finished warm-up model, which :func:`warmup_model` reuses."""
+    return (warmup_final_dir(output_dir) / "config.json").is_file()
+
+
 def warmup_model(model_path: str, grpo_config: Any, model_config: ModelConfig, phase: Phase | None = None) -> str:
     """The GRPO run's warm-up: SFT on built-in worked solutions into ``OUTPUT_DIR/warmup`` (reused when done)."""
-    warmup_dir = Path(grpo_config.output_dir) / "warmup"
-    final_dir = warmup_dir / "final"
-    if (final_dir / "config.json").exists():
+    final_dir = warmup_final_dir(grpo_config.output_dir)
+    warmup_dir = final_dir.parent
+    if warmup_done(grpo_config.output_dir):
         logger.info("warm-up already done: %s", final_dir)
         return str(final_dir)
     sft_config = PasrSFTConfig(
