@@ -89,8 +89,26 @@ def test_judge_messages_use_task_templates():
     math = judge_messages("Solve x+1=2", "1", "x=1", "gsm8k")
     summary = judge_messages("Long text", "Short", "Summary", "summary")
     assert math[0] == {"role": "system", "content": JUDGE_SYSTEM_PROMPT}
-    assert "mathematically equivalent" in math[1]["content"] and "Solve x+1=2" in math[1]["content"]
+    assert "equivalent to the reference counts as correct" in math[1]["content"]
+    assert "Solve x+1=2" in math[1]["content"]
     assert "summary" in summary[1]["content"].lower() and "Long text" in summary[1]["content"]
+
+
+@pytest.mark.parametrize(
+    "task, kind",
+    [
+        # benchmark names follow the PASR authors' evaluation mapping
+        ("arc", "choice"), ("mmlu", "choice"), ("xsum", "summary"), ("commonsenseqa", "general"),
+        ("gpqa", "general"), ("winogrande", "general"), ("math500", "general"), ("AIME24", "general"),
+        # answer families (training rewards)
+        ("choice", "choice"), ("math", "general"), ("drop", "general"), ("summary", "summary"),
+        ("open", "open"), ("something-else", "open"),
+    ],
+)
+def test_judge_template_kind_by_benchmark_and_family(task, kind):
+    from pasr.prompts import JUDGE_TEMPLATES, judge_template
+
+    assert judge_template(task) == JUDGE_TEMPLATES[kind]
     # braces in user text are data, not format fields
     assert "{x}" in judge_messages("f({x})", "r", "a", "open")[1]["content"]
 

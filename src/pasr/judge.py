@@ -16,7 +16,10 @@ degrades a training run instead of killing it:
   small JSON file per key written atomically, so several processes can share it;
   identical prompts in flight at the same time are sent once;
 * a request that still fails after its retries counts as a failure, logs one
-  warning with the reason and gets ``fallback_score`` (``None`` for raw completions).
+  warning with the reason and gets ``fallback_score`` (``None`` for raw completions);
+  :meth:`Judge.verdicts` says per item whether the server answered without a usable
+  score (the fallback is then the verdict) or never answered (``unavailable``, no score),
+  so an evaluation can keep an outage from becoming a score.
 
 Counters (read them after a batch, e.g. to log them during training):
 ``calls`` completions requested from the server (one per item, however many
@@ -62,7 +65,7 @@ from pasr.prompts import JUDGE_SYSTEM_PROMPT, judge_template
 
 log = logging.getLogger("pasr.judge")
 
-__all__ = ["JudgeConfig", "Judge", "parse_score", "judge_messages", "resolve_api_key", "DUMMY_API_KEY"]
+__all__ = ["JudgeConfig", "Judge", "Verdict", "parse_score", "judge_messages", "resolve_api_key", "DUMMY_API_KEY"]
 
 DUMMY_API_KEY = "EMPTY"
 """Key sent when no key is configured: vLLM and llama.cpp accept any key unless started with one."""
@@ -138,6 +141,24 @@ class JudgeConfig:
 def resolve_api_key(config: JudgeConfig) -> str:
     """The key to send: ``$<api_key_env>``, else ``$OPENAI_API_KEY``, else :data:`DUMMY_API_KEY`."""
     return os.environ.get(config.api_key_env) or os.environ.get(_FALLBACK_KEY_ENV) or DUMMY_API_KEY
+
+
+SCORED, FALLBACK, UNAVAILABLE = "scored", "fallback", "unavailable"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judge's outcome for one item (:meth:`Judge.verdicts`).
+
+    ``status`` is ``"scored"`` (the reply held a score), ``"fallback"`` (the server answered, but
+    with no usable score after the retries, or refused the request as such: ``score`` is
+    ``fallback_score``, as the PASR authors' evaluation scores a reply without a number 0) or
+    ``"unavailable"`` (no answer: timeouts, connection errors, HTTP 429/5xx to the last retry;
+    ``score`` is None, so that an outage is never mistaken for a verdict).
+    """
+
+    score: float | None
+    status: str
 
 
 # --- prompts and parsing -------------------------------------------------------
@@ -264,16 +285,20 @@ class _Failure(Exception):
 
     ``status`` is the HTTP status when the server answered with an error, and
     ``retry_after`` the server's wait hint in seconds (see :func:`_retry_after_seconds`).
+    ``answered``: the server did answer about this very item (an empty reply, or a request it
+    refused as such: HTTP 400, 413, 422), as opposed to not answering at all.
     """
 
     def __init__(
-        self, reason: str, retry: bool = True, *, status: int | None = None, retry_after: float | None = None
+        self, reason: str, retry: bool = True, *, status: int | None = None, retry_after: float | None = None,
+        answered: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry = retry
         self.status = status
         self.retry_after = retry_after
+        self.answered = answered
 
 
 class _LoopState:
@@ -287,6 +312,7 @@ class _LoopState:
 
 _RETRY_STATUS = {408, 409, 425, 429}
 _RATE_LIMIT_STATUS = {429, 503}  # statuses whose wait hint (Retry-After) the judge honours
+_ITEM_REFUSED_STATUS = {400, 413, 422}  # the server refuses this request as such (too long, malformed)
 
 _sleep = asyncio.sleep  # the judge's only sleep, between attempts (tests replace it)
 
@@ -387,10 +413,19 @@ class Judge:
 
     async def ascore(self, question: str, reference: str, answer: str, task: str) -> float:
         """Score one answer in [0, 1]; ``fallback_score`` when the judge fails."""
+        verdict = await self.averdict(question, reference, answer, task)
+        return self.config.fallback_score if verdict.score is None else verdict.score
+
+    async def averdict(self, question: str, reference: str, answer: str, task: str) -> "Verdict":
+        """The judge's :class:`Verdict` on one answer: a score, the fallback, or ``unavailable``."""
         messages = judge_messages(str(question), str(reference), "" if answer is None else str(answer), task)
-        reply = await self._complete(messages, self.config.max_tokens, "score")
+        reply, answered = await self._complete(messages, self.config.max_tokens, "score")
         score = parse_score(reply)
-        return self.config.fallback_score if score is None else score
+        if score is not None:
+            return Verdict(score, SCORED)
+        if answered:
+            return Verdict(self.config.fallback_score, FALLBACK)
+        return Verdict(None, UNAVAILABLE)
 
     async def ascore_many(self, items: Sequence[dict[str, Any]]) -> list[float]:
         """Score many items concurrently (at most ``concurrency`` requests at a time)."""
@@ -399,17 +434,25 @@ class Judge:
 
     def score_many(self, items: Sequence[dict[str, Any]]) -> list[float]:
         """Scores for items with keys question, reference, answer (and task, default "open")."""
-        for i, item in enumerate(items):
-            _check_item(i, item)  # bad input fails before any request
-        if not items:
+        return [self.config.fallback_score if v.score is None else v.score for v in self.verdicts(items)]
+
+    def verdicts(self, items: Sequence[dict[str, Any]]) -> list["Verdict"]:
+        """One :class:`Verdict` per item (keys as :meth:`score_many`), so callers can tell a score, the
+        fallback for a reply without a score, and a judge that never answered apart."""
+        checked = [_check_item(i, item) for i, item in enumerate(items)]  # bad input fails before any request
+        if not checked:
             return []
-        return self._run(lambda: self.ascore_many(items))
+
+        async def run() -> list[Verdict]:
+            return list(await asyncio.gather(*(self.averdict(*fields) for fields in checked)))
+
+        return self._run(run)
 
     # --- raw completions (LLM analyses) -----------------------------------------
 
     async def acomplete(self, messages: list[dict[str, Any]], *, max_tokens: int | None = None) -> str | None:
         """The judge model's reply to ``messages``, or ``None`` when it fails (cached like scores)."""
-        return await self._complete(messages, max_tokens or self.config.max_tokens, "text")
+        return (await self._complete(messages, max_tokens or self.config.max_tokens, "text"))[0]
 
     async def acomplete_many(
         self, prompts: Sequence[list[dict[str, Any]]], *, max_tokens: int | None = None
@@ -519,11 +562,13 @@ class Judge:
             text = text.replace(key, "***")
         return text
 
-    async def _complete(self, messages: list[dict[str, Any]], max_tokens: int, kind: str) -> str | None:
-        """A usable reply from the cache, a shared in-flight request, or the server; None on failure.
+    async def _complete(self, messages: list[dict[str, Any]], max_tokens: int, kind: str) -> tuple[str | None, bool]:
+        """``(reply, answered)``: a usable reply from the cache, a shared in-flight request, or the server.
 
-        ``kind`` is "score" (the reply must hold a number, see :func:`parse_score`) or
-        "text" (any non-empty reply).
+        ``reply`` is None on failure; ``answered`` then says whether the server did answer (a reply
+        without a usable score, or a request it refused for good, e.g. HTTP 400) rather than never
+        answering (timeouts, connection errors, HTTP 429/5xx to the last retry). ``kind`` is "score"
+        (the reply must hold a number, see :func:`parse_score`) or "text" (any non-empty reply).
         """
         cfg = self.config
         key = _cache_key(cfg.model, messages, cfg.temperature, max_tokens)
@@ -531,34 +576,36 @@ class Judge:
             cached = self._cache.get(key)
             if cached is not None and _usable(cached, kind):
                 self._count("cache_hits")
-                return cached
+                return cached, True
         state = self._state()
         shared = state.inflight.get((key, kind))
         if shared is not None:  # the same prompt is being asked right now: wait for that answer
             self._count("cache_hits")
-            reply = await asyncio.shield(shared)
+            reply, answered = await asyncio.shield(shared)
             if reply is None:
                 self._count("failures")
-            return reply
-        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+            return reply, answered
+        future: asyncio.Future[tuple[str | None, bool]] = asyncio.get_running_loop().create_future()
         state.inflight[(key, kind)] = future
         try:
             self._count("calls")
-            reply = await self._request(state, messages, max_tokens, kind)
+            reply, answered = await self._request(state, messages, max_tokens, kind)
             if reply is not None and self._cache is not None:
                 self._cache.put(key, cfg.model, reply)
-            future.set_result(reply)
-            return reply
+            future.set_result((reply, answered))
+            return reply, answered
         finally:
             if not future.done():
-                future.set_result(None)  # cancelled or crashed: waiters degrade, this caller sees the error
+                future.set_result((None, False))  # cancelled or crashed: waiters degrade, this caller sees the error
             state.inflight.pop((key, kind), None)
 
     async def _request(
         self, state: _LoopState, messages: list[dict[str, Any]], max_tokens: int, kind: str
-    ) -> str | None:
+    ) -> tuple[str | None, bool]:
+        """``(reply, answered)`` as :meth:`_complete` returns them, after the retries."""
         cfg = self.config
         reason = "no attempt"
+        answered = False  # whether the last attempt got an answer from the server (unusable or refused)
         attempts = 0
         hint: float | None = None  # the last failure's server wait hint, seconds
         rate_limit_status: int | None = None  # set while the last failure was a 429/503
@@ -587,6 +634,7 @@ class Judge:
                     text = await asyncio.wait_for(self._once(state, messages, max_tokens), timeout=cfg.timeout)
             except _Failure as exc:
                 reason = exc.reason
+                answered = exc.answered
                 if exc.status in _RATE_LIMIT_STATUS:
                     self._count("rate_limited")
                     hint, rate_limit_status = exc.retry_after, exc.status
@@ -594,13 +642,19 @@ class Judge:
                     break
                 continue
             except asyncio.TimeoutError:
-                reason = f"timed out after {cfg.timeout:g}s"
+                reason, answered = f"timed out after {cfg.timeout:g}s", False
                 continue
             if _usable(text, kind):
-                return text
-            reason = f"no score in reply {_shorten(text)!r}"
+                return text, True
+            reason, answered = f"no score in reply {_shorten(text)!r}", True
         self._count("failures")
-        outcome = f"using fallback score {cfg.fallback_score:g}" if kind == "score" else "returning None"
+        if kind != "score":
+            outcome = "returning None"
+        elif answered:
+            outcome = f"using fallback score {cfg.fallback_score:g}"
+        else:
+            outcome = (f"no answer: fallback score {cfg.fallback_score:g} in training; `pasr eval` keeps the "
+                       "example unjudged for a rerun")
         if rate_limit_status is not None:
             log.warning(
                 "judge request to %s (model %s) rate-limited (HTTP %d) after %d attempt(s); "
@@ -622,7 +676,7 @@ class Judge:
                 self._redact(reason),
                 outcome,
             )
-        return None
+        return None, answered
 
     async def _once(self, state: _LoopState, messages: list[dict[str, Any]], max_tokens: int) -> str:
         """One request; raises _Failure saying what went wrong and whether a retry can help."""
@@ -641,7 +695,8 @@ class Judge:
             hint = None
             if status in _RATE_LIMIT_STATUS:
                 hint = _retry_after_seconds(getattr(getattr(exc, "response", None), "headers", None))
-            raise _Failure(f"HTTP {status}: {_describe(exc)}", retry=retry, status=status, retry_after=hint) from None
+            raise _Failure(f"HTTP {status}: {_describe(exc)}", retry=retry, status=status, retry_after=hint,
+                           answered=status in _ITEM_REFUSED_STATUS) from None
         except openai.APITimeoutError:
             raise _Failure(f"timed out after {self.config.timeout:g}s") from None
         except openai.APIConnectionError as exc:
@@ -655,7 +710,7 @@ class Judge:
         except (AttributeError, IndexError, TypeError):
             raise _Failure(f"bad response: no choices in {_shorten(str(response))!r}") from None
         if not isinstance(content, str) or not content.strip():
-            raise _Failure("empty reply")
+            raise _Failure("empty reply", answered=True)
         return content
 
 

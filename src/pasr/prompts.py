@@ -93,10 +93,22 @@ JUDGE_SYSTEM_PROMPT = (
 )
 
 JUDGE_TEMPLATES = {
+    "general": (
+        "Question:\n{question}\n\nReference answer:\n{reference}\n\nModel answer:\n{answer}\n\n"
+        "Is the model answer correct according to the reference answer? A value or expression "
+        "equivalent to the reference counts as correct. Reply 1 if it is correct, 0 if it is not. "
+        "Reply with the number only."
+    ),
     "choice": (
         "Question (multiple choice):\n{question}\n\nReference answer: {reference}\n\n"
         "Model answer: {answer}\n\nDoes the model answer select the same option as the reference? "
         "Reply 1 if it does, 0 if it selects another option or none. Reply with the number only."
+    ),
+    "summary": (
+        "Text to summarise:\n{question}\n\nReference summary:\n{reference}\n\n"
+        "Model summary:\n{answer}\n\nRate from 0 to 1 how closely the model summary matches the text "
+        "and the reference summary in content: 0 means unrelated, 1 means the same main point without "
+        "errors; use values in between for partial matches. Reply with the number only."
     ),
     "open": (
         "Question:\n{question}\n\nReference answer:\n{reference}\n\nModel answer:\n{answer}\n\n"
@@ -104,33 +116,50 @@ JUDGE_TEMPLATES = {
         "reference: 1 means fully correct and equivalent, 0 means wrong or missing; use values in "
         "between for partially correct answers. Reply with the number only."
     ),
-    "summary": (
-        "Text to summarise:\n{question}\n\nReference summary:\n{reference}\n\n"
-        "Model summary:\n{answer}\n\nScore the model summary from 0 to 1 for how faithfully and "
-        "completely it conveys the main point of the reference summary, without adding false "
-        "information. Reply with the number only."
-    ),
-    "math": (
-        "Problem:\n{question}\n\nReference answer: {reference}\n\nModel answer: {answer}\n\n"
-        "Is the model's final answer mathematically equivalent to the reference answer? Reply 1 "
-        "if it is, 0 if it is not. Reply with the number only."
-    ),
 }
-"""Judge prompts by task type; answer families map onto them in :func:`judge_template`."""
+"""Judge prompts by kind. ``general``, ``choice`` and ``summary`` are the three kinds of the PASR
+authors' evaluation (a 0/1 verdict for most benchmarks, a 0-1 similarity for XSum), in our own wording;
+``open`` grades open-ended answers (the training data's task) with partial credit."""
 
-_JUDGE_KIND = {
+JUDGE_KIND_OF_FAMILY = {
+    "math": "general",
+    "gsm8k": "general",
+    "arith": "general",
+    "drop": "general",
+    "winogrande": "general",
     "choice": "choice",
-    "winogrande": "choice",
-    "math": "math",
-    "gsm8k": "math",
-    "arith": "math",
     "summary": "summary",
+    "open": "open",
 }
+"""The judge prompt of each answer family (training rewards with ``judge_all``, task ``open``)."""
+
+JUDGE_KIND_OF_BENCHMARK = {
+    "gsm8k": "general",
+    "math500": "general",
+    "aime24": "general",
+    "drop": "general",
+    "gpqa": "general",
+    "winogrande": "general",
+    "commonsenseqa": "general",
+    "synthetic": "general",
+    "arc": "choice",
+    "mmlu": "choice",
+    "xsum": "summary",
+}
+"""The judge prompt of each benchmark, as the PASR authors assign them (their evaluation's
+``DATA_EVAL_MAPPING``: ARC and MMLU get the multiple-choice prompt, XSum the summary prompt, all
+others the general one); ``pasr eval --scorer judge`` scores benchmarks by name with these."""
 
 
 def judge_template(task: str) -> str:
-    """The judge prompt template for answer family ``task``."""
-    return JUDGE_TEMPLATES[_JUDGE_KIND.get(task, "open")]
+    """The judge prompt template for ``task``: a benchmark name (its PASR-protocol kind) or an answer family."""
+    name = str(task).strip().lower()
+    kind = JUDGE_KIND_OF_BENCHMARK.get(name) or JUDGE_KIND_OF_FAMILY.get(name)
+    if kind is None:
+        from pasr.data.benchmarks import benchmark_family
+
+        kind = JUDGE_KIND_OF_FAMILY.get(benchmark_family(name) or "open", "open")
+    return JUDGE_TEMPLATES[kind]
 
 
 # --- judge analyses of refining responses (pasr.eval.analysis; the paper's section 3.3) ---

@@ -6,7 +6,7 @@ the question, a ``build_question`` hook that inlines them the way the PASR autho
 benchmark is one entry in :data:`BENCHMARKS`.
 
 Sources, first match wins: ``data_file``; ``data_dir/<local_file>`` (the layout of the authors' data folder:
-gsm8k.jsonl, math.json, aime24.jsonl, arc.jsonl, ...); the hub (``datasets.load_dataset``, needs internet;
+gsm8k.jsonl, math.json, aime24.jsonl, arc.jsonl, gpqa.jsonl, ...); the hub (``datasets.load_dataset``, needs internet;
 offline, as :mod:`pasr.hub` decides, only what the local datasets cache holds, and a missing one fails at once).
 ``synthetic`` is generated (the built-in task's held-out split) and needs neither.
 """
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pasr.data.gpqa import read_gpqa
 from pasr.data.records import Record, read_records
 from pasr.errors import PasrError
 
@@ -33,8 +34,10 @@ class BenchmarkSpec:
     ``question_field``/``reference_field``/``id_field`` name hub fields; ``local_fields`` maps record fields
     to the local file's fields when they differ from the hub's (read by :func:`pasr.data.records.read_records`).
     ``build_question``/``build_reference`` take a hub row and return the text, for datasets that keep choices
-    or answer alternatives in separate fields. ``reference_transform`` names an entry of
-    :data:`REFERENCE_TRANSFORMS` applied to every reference, whatever the source.
+    or answer alternatives in separate fields; ``build_meta`` takes a hub row and returns extra ``meta``.
+    ``read_local`` reads a local file whose layout is its own (instead of
+    :func:`~pasr.data.records.read_records` with ``local_fields``). ``reference_transform`` names an entry
+    of :data:`REFERENCE_TRANSFORMS` applied to every reference, whatever the source.
     """
 
     name: str
@@ -49,6 +52,8 @@ class BenchmarkSpec:
     local_fields: Mapping[str, str] = field(default_factory=dict)
     build_question: Callable[[Mapping[str, Any]], str] | None = None
     build_reference: Callable[[Mapping[str, Any]], str] | None = None
+    build_meta: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    read_local: Callable[[Path], list[Record]] | None = None
     reference_transform: str | None = None
     description: str = ""
     generated: bool = False
@@ -62,6 +67,7 @@ class BenchmarkSpec:
             question = self.build_question(row) if self.build_question else row[self.question_field]
             reference = self.build_reference(row) if self.build_reference else row[self.reference_field]
             row_id = str(row[self.id_field]) if self.id_field else f"{self.name}-{index}"
+            extra = self.build_meta(row) if self.build_meta else {}
         except KeyError as error:
             raise PasrError(f"{where}: missing field {error}; the hub dataset changed shape, "
                             f"use a local file (--data-file) instead") from None
@@ -72,7 +78,7 @@ class BenchmarkSpec:
         if not isinstance(reference, str):
             raise PasrError(f"{where}: reference is {type(reference).__name__}, expected text")
         record = Record(id=row_id, question=question, reference=reference, task=self.task,
-                        meta={"benchmark": self.name, "source": f"hub:{self.hub_id}"})
+                        meta={**extra, "benchmark": self.name, "source": f"hub:{self.hub_id}"})
         return self.transform(record)
 
     def transform(self, record: Record) -> Record:
@@ -184,6 +190,11 @@ def _gpqa_reference(row: Mapping[str, Any]) -> str:
     return LETTERS[_gpqa_choices(row)[1]]
 
 
+def _gpqa_meta(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The hub row's ``Record ID`` as the question id; the hub gives each question in one order (0)."""
+    return {"question_id": str(row["Record ID"]), "option_order": 0}
+
+
 # --- reference transforms, by name -------------------------------------------------------
 
 
@@ -239,9 +250,11 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
         BenchmarkSpec(
             name="gpqa", task="choice", hub_id="Idavidrein/gpqa", hub_config="gpqa_diamond", split="train",
             question_field="Question", id_field="Record ID", build_question=_gpqa_question,
-            build_reference=_gpqa_reference, size=198,
-            description="GPQA diamond (gated on the hub: accept its terms and log in); choices shuffled "
-                        "deterministically per question, reference the letter of the correct one.",
+            build_reference=_gpqa_reference, build_meta=_gpqa_meta, local_file="gpqa.jsonl",
+            read_local=read_gpqa, size=198,
+            description="GPQA diamond: from the hub (gated: accept its terms and log in), choices shuffled "
+                        "deterministically per question, or from the authors' local gpqa.jsonl of chat prompts "
+                        "with each question in up to four option orders; reference the correct option's letter.",
         ),
         BenchmarkSpec(
             name="winogrande", task="winogrande", hub_id="allenai/winogrande", hub_config="winogrande_xl",
@@ -338,17 +351,41 @@ def load_benchmark(
 
 
 def pick_subset(records: list[Record], limit: int | None, *, seed: int = 0, name: str = "") -> list[Record]:
-    """A random subset of ``limit`` records in their original order; the same for the same seed and name."""
+    """A random subset of ``limit`` records in their original order; the same for the same seed and name.
+
+    Records that share a ``meta["question_id"]`` (one question in several option orders, GPQA) are kept or
+    left out together: whole questions are drawn, in a seeded order, while they fit in ``limit``, so every
+    question in the subset keeps all its orders (when not even one fits, the first ``limit`` orders of one).
+    """
     if limit is None or limit >= len(records):
         return records
     if limit < 1:
         raise PasrError(f"limit must be a positive number of records, got {limit}")
-    keep = sorted(random.Random(f"pasr-subset:{name}:{seed}").sample(range(len(records)), limit))
+    rng = random.Random(f"pasr-subset:{name}:{seed}")
+    groups: dict[Any, list[int]] = {}
+    for i, record in enumerate(records):
+        qid = record.meta.get("question_id")
+        groups.setdefault(("q", str(qid)) if qid not in (None, "") else ("i", i), []).append(i)
+    if all(len(g) == 1 for g in groups.values()):
+        keep = sorted(rng.sample(range(len(records)), limit))
+    else:
+        keys = list(groups)
+        rng.shuffle(keys)
+        keep = []
+        for key in keys:
+            if len(keep) + len(groups[key]) <= limit:
+                keep += groups[key]
+            if len(keep) == limit:
+                break
+        keep = sorted(keep or groups[keys[0]][:limit])  # no whole question fits: part of one
     return [records[i] for i in keep]
 
 
 def _local(spec: BenchmarkSpec, path: Path) -> list[Record]:
-    records = read_records(path, fields=dict(spec.local_fields), task=spec.task)
+    if spec.read_local is not None:
+        records = spec.read_local(path)
+    else:
+        records = read_records(path, fields=dict(spec.local_fields), task=spec.task)
     for record in records:
         record.meta.setdefault("benchmark", spec.name)
         record.meta.setdefault("source", str(path))

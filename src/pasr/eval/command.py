@@ -37,7 +37,15 @@ def eval_command(
     rounds: int = typer.Option(1, "--rounds", help="Self-refine rounds (stops early once the model confirms)."),
     backend: str = typer.Option("transformers", "--backend", help="transformers, vllm or openai."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (--backend openai)."),
-    judge_url: Optional[str] = typer.Option(None, "--judge-url", help="Judge server URL (open tasks, --analyses)."),
+    scorer: str = typer.Option(
+        "rule", "--scorer",
+        help="rule: each answer family's rule-based scorer (the judge only for open tasks); judge: the LLM judge "
+        "scores every benchmark, the PASR authors' protocol; both: the judge's score plus the rule's beside it, "
+        "with their agreement (share, Cohen's kappa) in the summaries and `pasr report`. judge/both need --judge-url.",
+    ),
+    judge_url: Optional[str] = typer.Option(
+        None, "--judge-url", help="Judge server URL (--scorer judge|both, open tasks, --analyses)."
+    ),
     judge_model: Optional[str] = typer.Option(None, "--judge-model", help="Judge model name on that server."),
     analyses: bool = typer.Option(False, "--analyses", help="LLM analyses of refining responses (needs a judge)."),
     label: Optional[str] = typer.Option(
@@ -88,6 +96,7 @@ def eval_command(
         dtype=dtype,
         chunk_size=chunk_size,
         completion_prefix=completion_prefix,
+        scorer=scorer,
     )
     try:
         summaries = run_eval(settings, console=console)
@@ -104,13 +113,26 @@ def eval_command(
         )
         raise typer.Exit(130) from None
     print_summary(console, summaries, settings.output)
+    waiting = [s for s in summaries if s.get("unjudged")]
+    if waiting:
+        total = sum(s["unjudged"] for s in waiting)
+        where = ", ".join(f"{s['benchmark']}/{s['method']} {s['unjudged']}" for s in waiting)
+        console.print(
+            f"[yellow]incomplete:[/yellow] the judge did not answer for {total} example(s) ({where}); their "
+            f"responses are kept in <benchmark>/<method>.unjudged.jsonl under {settings.output} and are judged "
+            "when you rerun the same command. The summaries above leave them out.",
+            highlight=False, soft_wrap=True,
+        )
+        raise typer.Exit(1)
 
 
 def print_summary(console, summaries, run_dir: Path) -> None:
     """The short table at the end: benchmark, method, n, score (95% CI), mean tokens, refine rate."""
     from rich.table import Table
 
-    table = Table(title="pasr eval", title_justify="left")
+    judged = [s for s in summaries if s.get("scorer") in ("judge", "both")]
+    title = f"pasr eval: scores by the judge ({judged[0].get('judge_model')})" if judged else "pasr eval"
+    table = Table(title=title, title_justify="left")
     for name, justify in (("benchmark", "left"), ("method", "left"), ("n", "right"), ("score", "right"),
                           ("95% CI", "right"), ("tokens", "right"), ("refine rate", "right")):
         table.add_column(name, justify=justify)
@@ -126,4 +148,14 @@ def print_summary(console, summaries, run_dir: Path) -> None:
             "-" if s["refine_rate"] is None else f"{100 * s['refine_rate']:.0f}%",
         )
     console.print(table)
+    for s in summaries:
+        agreement = s.get("judge_rule_agreement")
+        if agreement:
+            kappa = "undefined" if agreement["kappa"] is None else f"{agreement['kappa']:.2f}"
+            console.print(
+                f"judge vs rule, {s['benchmark']} / {s['method']}: agree {100 * agreement['agree']:.0f}% "
+                f"(kappa {kappa}, n={agreement['n']}); judge right where the rule says wrong "
+                f"{agreement['judge_right_rule_wrong']}, the other way {agreement['judge_wrong_rule_right']}",
+                highlight=False, soft_wrap=True,
+            )
     console.print(f"results: {run_dir}", highlight=False, soft_wrap=True)

@@ -190,7 +190,16 @@ def summarize(
 
     ``vanilla``: the vanilla lines of the same run and benchmark, for the transition shares and the
     paired difference (``delta_vs_vanilla``); both are null for the vanilla method itself.
+
+    Lines scored by ``--scorer judge|both`` carry ``scores``: then ``score_rule`` / ``score_judge`` are
+    the means of each side over the lines that have it, and ``judge_rule_agreement`` (lines with both)
+    is :func:`pasr.scoring.agreement.agreement_from_lines`; ``judge_fallbacks`` counts lines whose judge
+    reply held no score (scored ``fallback_score``). ``per_question`` pools questions asked in several
+    orders (:func:`pasr.eval.pooling.per_question`). Each is null when it does not apply.
     """
+    from pasr.eval.pooling import per_question
+    from pasr.scoring.agreement import agreement_from_lines
+
     scores = [float(line["score"]) for line in lines]
     compare = vanilla if (vanilla and method != "vanilla") else None
     delta = None
@@ -215,4 +224,22 @@ def summarize(
         "format_valid_rate": mean([1.0 if line.get("format_valid") else 0.0 for line in lines]),
         "transitions": transitions(lines, compare) if compare else None,
         "delta_vs_vanilla": delta,
+        "score_rule": _side_mean(lines, "rule"),
+        "score_judge": _side_mean(lines, "judge"),
+        "judge_rule_agreement": agreement_from_lines(lines) if any("scores" in line for line in lines) else None,
+        "judge_fallbacks": (
+            sum(line.get("judge_status") == "fallback" for line in lines) if any("scores" in line for line in lines)
+            else None
+        ),
+        "per_question": per_question(lines, seed=seed),
     }
+
+
+def _side_mean(lines: Sequence[dict], side: str) -> float | None:
+    """Mean of ``line["scores"][side]`` over the lines that have a number there (None when none do)."""
+    values = []
+    for line in lines:
+        value = (line.get("scores") or {}).get(side) if isinstance(line.get("scores"), dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            values.append(float(value))
+    return mean(values)

@@ -37,14 +37,22 @@ from pasr.errors import PasrError
 from pasr.eval.methods import METHODS, ChainConfig, Outcome, run_method
 from pasr.eval.metrics import read_lines, read_results, summarize
 from pasr.eval.progress import MethodProgress, TokenRateColumn
-from pasr.jsonl import append_jsonl, repair_tail, set_aside_corrupt
+from pasr.jsonl import append_jsonl, read_jsonl, repair_tail, rewrite_jsonl, set_aside_corrupt
 from pasr.run_folder import KIND_FILE, RunLock, check_output_folder, write_text_atomic
 from pasr.scoring import metric_of
 
 RUN_FILE = "run.json"
-RUN_KEYS_THAT_MUST_MATCH = ("model", "max_tokens", "temperature", "seed", "rounds", "dtype", "completion_prefix")
+RUN_KEYS_THAT_MUST_MATCH = (
+    "model", "max_tokens", "temperature", "seed", "rounds", "dtype", "completion_prefix", "scorer",
+)
 """Settings a rerun into the same RUN_DIR must share: otherwise its lines would mix with different ones."""
 COMMAND = "pasr eval"
+SCORERS = ("rule", "judge", "both")
+"""``--scorer``: the answer family's rule (judge only for task ``open``), the LLM judge for every benchmark
+(the PASR authors' protocol), or both on every example (the judge's is the score; the rule's is kept beside
+it and their agreement summarised)."""
+UNJUDGED = "unjudged"
+"""``<benchmark>/<method>.unjudged.jsonl``: examples generated while the judge did not answer; judged on a rerun."""
 
 TRAINED_MODEL_FOLDER = re.compile(r"final|checkpoint-\d+")
 """Folders a training run saves its models in: ``OUTPUT_DIR/final`` and ``OUTPUT_DIR/checkpoint-N``."""
@@ -141,6 +149,7 @@ class EvalSettings:
     dtype: str = "auto"
     chunk_size: int | None = None
     completion_prefix: str = ""  # what the chat template prefills (e.g. "<think>\n"); parsed as its continuation
+    scorer: str = "rule"  # one of SCORERS
 
     @property
     def run_label(self) -> str:
@@ -183,6 +192,10 @@ def validate(settings: EvalSettings) -> None:
         raise PasrError("give either --data-file or --data-dir, not both")
     if bool(settings.judge_url) != bool(settings.judge_model):
         raise PasrError("the judge needs both --judge-url and --judge-model")
+    if settings.scorer not in SCORERS:
+        raise PasrError(f"--scorer: unknown scorer {settings.scorer!r}; use {', '.join(SCORERS)}")
+    if settings.scorer != "rule" and not settings.judge_url:
+        raise PasrError(f"--scorer {settings.scorer} needs a judge: add --judge-url URL --judge-model NAME")
     if settings.analyses and not settings.judge_url:
         raise PasrError("--analyses needs a judge model: add --judge-url URL --judge-model NAME")
     for name, low in (("max_tokens", 1), ("batch_size", 1), ("rounds", 1)):
@@ -255,11 +268,12 @@ def load_records(settings: EvalSettings) -> dict[str, list[Record]]:
 
 
 def holds_results(run_dir: Path) -> bool:
-    """True when some ``<benchmark>/<method>.jsonl`` of ``run_dir`` has a line (a start that failed leaves none)."""
+    """True when some ``<benchmark>/<method>.jsonl`` (or responses waiting for the judge,
+    ``<method>.unjudged.jsonl``) of ``run_dir`` has a line (a start that failed leaves none)."""
     return any(
         f.stat().st_size > 0
         for f in run_dir.glob("*/*.jsonl")
-        if f.is_file() and "." not in f.name[: -len(".jsonl")]
+        if f.is_file() and ("." not in f.name[: -len(".jsonl")] or f.name.endswith(f".{UNJUDGED}.jsonl"))
     )
 
 
@@ -285,6 +299,8 @@ def run_info(settings: EvalSettings) -> dict[str, Any]:
         "rounds": settings.rounds,
         "dtype": settings.dtype,
         "completion_prefix": settings.completion_prefix,
+        "scorer": settings.scorer,
+        "judge_model": settings.judge_model,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "pasr_version": pasr.__version__,
     }
@@ -295,7 +311,9 @@ def run_info(settings: EvalSettings) -> dict[str, Any]:
             raise PasrError(f"{path}: unreadable ({err}); delete it or choose another --output") from err
         old.setdefault("dtype", "auto")  # folders written before dtype was recorded used the default
         old.setdefault("completion_prefix", "")  # likewise
-        for key in RUN_KEYS_THAT_MUST_MATCH:
+        old.setdefault("scorer", "rule")  # likewise
+        must_match = RUN_KEYS_THAT_MUST_MATCH + (("judge_model",) if settings.scorer != "rule" else ())
+        for key in must_match:
             if key in old and old[key] != info[key]:
                 raise PasrError(
                     f"{path}: this run folder holds results with {key}={old[key]!r}, but this command has "
@@ -318,19 +336,24 @@ def write_run_file(settings: EvalSettings) -> dict[str, Any]:
 
 
 def result_line(
-    record: Record, benchmark: str, method: str, model: str, outcome: Outcome, score: float,
+    record: Record, benchmark: str, method: str, model: str, outcome: Outcome, score: "float | Scored",
     *, completion_prefix: str = "",
 ) -> dict[str, Any]:
     """The JSON object stored for one example (the results layout).
 
-    ``completion_prefix``: what the prompt already holds of the response; the final text is parsed
-    as its continuation (:func:`pasr.format.parse`'s ``prefix``).
+    ``score``: the score, or the :class:`Scored` of ``--scorer judge|both`` (the line then also holds
+    ``scores`` = ``{"rule": float|None, "judge": float|None}`` and ``judge_status``; its ``score`` is None
+    while the judge has not answered, which only a ``<method>.unjudged.jsonl`` line may be). A record
+    asked in several forms (GPQA's option orders) passes its ``question_id`` on. ``completion_prefix``:
+    what the prompt already holds of the response; the final text is parsed as its continuation
+    (:func:`pasr.format.parse`'s ``prefix``).
     """
     from pasr.format import parse
 
     trace = parse(outcome.final, prefix=completion_prefix)
     refines = len(trace.refines) + outcome.revisions
-    return {
+    scored = score if isinstance(score, Scored) else None
+    line = {
         "id": record.id,
         "benchmark": benchmark,
         "method": method,
@@ -341,12 +364,54 @@ def result_line(
         "turns": outcome.turns,
         "final": outcome.final,
         "trace": trace.to_dict(),
-        "score": float(score),
+        "score": scored.score if scored else float(score),
         "tokens": outcome.tokens,
         "refines": refines,
         "refined": refines > 0,
         "format_valid": bool(trace.valid),
     }
+    if scored is not None and scored.scores is not None:
+        line["scores"] = dict(scored.scores)
+        line["judge_status"] = scored.judge_status
+    if record.meta.get("question_id") is not None:
+        line["question_id"] = str(record.meta["question_id"])
+    return line
+
+
+@dataclass
+class Scored:
+    """One example's score under ``--scorer``: ``score`` the primary (None: the judge never answered),
+    ``scores`` both sides (``{"rule", "judge"}``; None under ``--scorer rule``), ``judge_status`` the
+    judge's :class:`pasr.judge.Verdict` status."""
+
+    score: float | None
+    scores: dict[str, float | None] | None = None
+    judge_status: str | None = None
+
+
+def make_scoring(settings: EvalSettings, scorer: Any, benchmark: str) -> Callable[[Sequence[Record], Sequence[str]], list[Scored]]:
+    """The scoring function of one benchmark under ``settings.scorer``: texts -> :class:`Scored` per record.
+
+    The benchmark's name is the task (its family's rule; the judge's prompt of the PASR authors' kind for
+    that benchmark, :func:`pasr.prompts.judge_template`). ``rule``: the rule, or the judge for task
+    ``open`` (a failed judge gives its fallback, as before). ``judge``: the judge only; ``both``: both,
+    the judge's is the score. Under ``judge``/``both`` a judge that never answered leaves ``score`` None.
+    """
+    mode = settings.scorer
+
+    def score(recs: Sequence[Record], texts: Sequence[str]) -> list[Scored]:
+        if not recs:
+            return []
+        args = ([benchmark] * len(recs), list(texts), [r.reference for r in recs], [r.question for r in recs])
+        if mode == "rule":
+            return [Scored(float(s)) for s in scorer.score_many(*args)]
+        sides = scorer.score_sides(*args, rule=mode == "both", judge=True)
+        return [
+            Scored(j, {"rule": r, "judge": j}, status)
+            for r, j, status in zip(sides.rule, sides.judge, sides.judge_status)
+        ]
+
+    return score
 
 
 class _Lazy:
@@ -447,7 +512,7 @@ def run_eval(
     if judge is None:
         from pasr.judge import judge_from_args
 
-        judge = judge_from_args(settings, check=bool(needs_judge) or settings.analyses)
+        judge = judge_from_args(settings, check=bool(needs_judge) or settings.analyses or settings.scorer != "rule")
     if needs_judge and judge is None:
         raise PasrError("answers of task 'open' are graded by an LLM judge: add --judge-url URL --judge-model NAME")
     run_info(settings)
@@ -475,14 +540,6 @@ def _evaluate(settings: EvalSettings, records, methods, backend, judge, console,
     lazy = _Lazy((lambda: backend) if backend is not None else default_backend_factory(settings))
     scorer = Scorer(judge=judge)
 
-    def score(recs: Sequence[Record], texts: Sequence[str]) -> list[float]:
-        return [
-            float(s)
-            for s in scorer.score_many(
-                [r.task for r in recs], list(texts), [r.reference for r in recs], [r.question for r in recs]
-            )
-        ]
-
     try:
         with Progress(
             TextColumn("{task.description}"),
@@ -494,6 +551,7 @@ def _evaluate(settings: EvalSettings, records, methods, backend, judge, console,
             transient=False,
         ) as progress:
             for bench, recs in records.items():
+                score = make_scoring(settings, scorer, bench)
                 for method in methods:
                     _run_one(settings, bench, method, recs, lazy, score, progress)
         summaries = write_summaries(
@@ -507,10 +565,52 @@ def _evaluate(settings: EvalSettings, records, methods, backend, judge, console,
     return [s for s in summaries if s["method"] in settings.methods]
 
 
+def unjudged_path(run_dir: Path, benchmark: str, method: str) -> Path:
+    """Where examples wait whose response exists but whose judge score does not (see :data:`UNJUDGED`)."""
+    return run_dir / benchmark / f"{method}.{UNJUDGED}.jsonl"
+
+
+def _rejudge(settings, path: Path, waiting: Path, recs: list[Record], done: set[str], score, console) -> set[str]:
+    """Judge the examples waiting in ``waiting`` again; move those the judge now scores into ``path``.
+
+    Adds the ids moved to ``done``; returns the ids still waiting (among ``recs``). Lines of ids outside
+    ``recs`` (a smaller ``--limit``) stay.
+    """
+    if not waiting.is_file():
+        return set()
+    repair_tail(waiting)
+    by_id = {str(r.id): r for r in recs}
+    rows: dict[str, dict[str, Any]] = {}
+    for row in read_jsonl(waiting).rows:
+        key = str(row.get("id"))
+        if key not in done and "final" in row:
+            rows.setdefault(key, row)  # the first line per id counts, as in results files
+    ours = [key for key in rows if key in by_id]
+    if ours:
+        scored = score([by_id[key] for key in ours], [rows[key]["final"] for key in ours])
+        judged = []
+        for key, result in zip(ours, scored):
+            if result.score is None:
+                continue
+            row = rows.pop(key)
+            row.update(score=result.score, scores=result.scores, judge_status=result.judge_status)
+            judged.append(row)
+        append_jsonl(path, judged)
+        done.update(str(row["id"]) for row in judged)
+        if judged:
+            console.print(f"judged {len(judged)} example(s) that waited in {waiting}", highlight=False, soft_wrap=True)
+    if rows:
+        rewrite_jsonl(waiting, rows.values())
+    else:
+        waiting.unlink()
+    return {key for key in rows if key in by_id}
+
+
 def _run_one(settings, bench: str, method: str, recs: list[Record], lazy: _Lazy, score, progress) -> None:
     folder = settings.output / bench
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{method}.jsonl"
+    waiting = unjudged_path(settings.output, bench, method)
     repair_tail(path)
     found = read_results(path)
     for problem in found.problems:
@@ -522,31 +622,49 @@ def _run_one(settings, bench: str, method: str, recs: list[Record], lazy: _Lazy,
             "their examples run again", highlight=False, soft_wrap=True,
         )
     done = {str(line["id"]) for line in found.examples}
-    pending = [r for r in recs if str(r.id) not in done]
+    still_waiting = _rejudge(settings, path, waiting, recs, done, score, progress.console)
+    pending = [r for r in recs if str(r.id) not in done and str(r.id) not in still_waiting]
     title = f"{bench} / {method}"
     task = progress.add_task(title, total=len(recs), completed=len(recs) - len(pending), tokens=0)
     if not pending:
         return
     backend = lazy.get()
     chunk = max(1, int(getattr(backend, "chunk_size", 0) or settings.batch_size * 8))
+    memo: dict[tuple[str, str], Scored] = {}
+
+    def chain_score(part_recs: Sequence[Record], texts: Sequence[str]) -> list[float]:
+        """What a chain (Self-Refine+) decides on: the primary score; a judge that never answered stops the chunk."""
+        results = score(part_recs, texts)
+        for record, text, result in zip(part_recs, texts, results):
+            memo[(str(record.id), text)] = result
+        missing = sum(result.score is None for result in results)
+        if missing:
+            raise PasrError(
+                f"{bench} / {method}: the judge did not answer for {missing} of the answers this method checks "
+                f"before revising. The finished examples are saved in {path}; rerun the same command once the "
+                "judge answers again to resume."
+            )
+        return [float(result.score) for result in results]
+
     cfg = ChainConfig(
         backend=backend,
         max_tokens=settings.max_tokens,
         temperature=settings.temperature,
         rounds=settings.rounds,
-        score=score,
+        score=chain_score,
         metric_of=metric_of,
         progress=MethodProgress(progress, task, title),
     )
     finished = len(recs) - len(pending)
     for start in range(0, len(pending), chunk):
         part = pending[start : start + chunk]
+        memo.clear()
         try:
             outcomes = run_method(method, part, cfg)
-            unscored = [i for i, o in enumerate(outcomes) if o.score is None]
-            new = score([part[i] for i in unscored], [outcomes[i].final for i in unscored])
-            for i, s in zip(unscored, new):
-                outcomes[i].score = s
+            results: list[Scored | None] = [memo.get((str(r.id), o.final)) for r, o in zip(part, outcomes)]
+            unscored = [i for i, result in enumerate(results) if result is None]
+            for i, result in zip(unscored, score([part[i] for i in unscored], [outcomes[i].final for i in unscored])):
+                results[i] = result
         except PasrError:
             raise
         except Exception as err:  # noqa: BLE001 - any backend failure: keep what is done, say how to go on
@@ -555,11 +673,13 @@ def _run_one(settings, bench: str, method: str, recs: list[Record], lazy: _Lazy,
                 f"examples ({type(err).__name__}: {err}). The finished examples are saved in {path}; "
                 "rerun the same command to resume from there."
             ) from err
-        append_jsonl(path, (
-            result_line(record, bench, method, settings.model, outcome, outcome.score,
+        lines = [
+            result_line(record, bench, method, settings.model, outcome, result,
                         completion_prefix=settings.completion_prefix)
-            for record, outcome in zip(part, outcomes)
-        ))
+            for record, outcome, result in zip(part, outcomes, results)
+        ]
+        append_jsonl(path, [line for line in lines if line["score"] is not None])
+        append_jsonl(waiting, [line for line in lines if line["score"] is None])
         finished += len(part)
         progress.update(task, completed=finished)  # exact again: the bar counted examples as they finished
 
@@ -588,9 +708,9 @@ def write_summaries(
         metric = metric_of(recs[0].task) if recs else "accuracy"
         for method in METHODS:
             path = folder / f"{method}.jsonl"
-            if not path.exists():
+            if not path.exists() and not unjudged_path(settings.output, bench, method).exists():
                 continue
-            lines = results(path)
+            lines = results(path) if path.exists() else []
             summary = summarize(
                 lines,
                 benchmark=bench,
@@ -601,6 +721,10 @@ def write_summaries(
                 vanilla=vanilla,
                 seed=settings.seed,
             )
+            summary["scorer"] = settings.scorer
+            summary["judge_model"] = settings.judge_model if settings.scorer != "rule" else None
+            waiting = unjudged_path(settings.output, bench, method)
+            summary["unjudged"] = len({str(r.get("id")) for r in read_jsonl(waiting).rows}) if waiting.is_file() else 0
             analysis_path = folder / f"{method}.analysis.jsonl"
             if judge is not None and method in settings.methods:
                 summary["analysis"] = analyse(lines, judge, analysis_path, method)

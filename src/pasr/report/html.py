@@ -14,7 +14,9 @@ from html import escape
 from pathlib import Path
 
 from pasr.report import stats
+from pasr.report.agreement import AgreementRow, agreement_html
 from pasr.report.loading import Run
+from pasr.report.questions import QuestionRow, questions_html
 from pasr.report.tables import METRIC_LABEL, Table, TransitionRow
 
 _TAG = re.compile(r"</?(think|refine|answer)>")
@@ -48,6 +50,9 @@ details.example[open] > summary { background: #f5f5f5; border-bottom: 1px solid 
 .badge { display: inline-block; border-radius: 3px; padding: 0 .3rem; font-size: .75rem; margin-left: .3rem; }
 .badge.refined { background: var(--refine); } .badge.invalid { background: #ffcdd2; }
 .legend span { margin-right: .8rem; padding: 0 .3rem; }
+table.disagreements td.text-cell { max-width: 28rem; word-wrap: break-word; font-family: ui-monospace, monospace;
+                                   font-size: .8rem; }
+.agreement-group h3 { margin: 1rem 0 .3rem; font-size: 1rem; }
 """
 
 JS = """
@@ -125,10 +130,11 @@ def _tok(x: float) -> str:
 
 def _runs_table(runs: list[Run]) -> str:
     keys = ["model", "backend", "max_tokens", "temperature", "seed", "limit", "created", "pasr_version"]
-    head = "".join(f"<th>{k}</th>" for k in ["label", "folder", *keys])
+    head = "".join(f"<th>{k}</th>" for k in ["label", "folder", "scorer", "judge model", *keys])
     body = []
     for run in runs:
-        cells = [run.label, str(run.path), *("" if run.info.get(k) is None else str(run.info[k]) for k in keys)]
+        cells = [run.label, str(run.path), run.scorer, run.judge_model or "–",
+                 *("" if run.info.get(k) is None else str(run.info[k]) for k in keys)]
         body.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -292,11 +298,16 @@ PLOT_CAPTIONS = {
 
 
 def render(runs: list[Run], table: Table, transitions: list[TransitionRow], plots: dict[str, Path],
-           *, max_examples: int = 50, title: str = "PASR report") -> str:
-    """The whole report page as one HTML string."""
+           *, max_examples: int = 50, title: str = "PASR report", agreement: list[AgreementRow] | None = None,
+           questions: list[QuestionRow] | None = None, warnings: list[str] | None = None) -> str:
+    """The whole report page as one HTML string.
+
+    ``agreement`` / ``questions``: rows of the "Judge vs rule" and "Per question" sections (left out when
+    empty); ``warnings``: shown after the runs' own warnings (report-wide ones, e.g. mixed scorers).
+    """
     benchmarks = table.benchmarks
     methods = list(dict.fromkeys(m for run in runs for m in run.methods))
-    warnings = [w for run in runs for w in run.warnings]
+    warnings = [w for run in runs for w in run.warnings] + list(warnings or [])
     sections = [f"<h1>{escape(title)}</h1>",
                 f'<p class="note">{len(runs)} run(s), {len(benchmarks)} benchmark(s), {len(methods)} method(s).</p>',
                 "<h2>Runs</h2>", _runs_table(runs)]
@@ -305,6 +316,11 @@ def render(runs: list[Run], table: Table, transitions: list[TransitionRow], plot
     sections += ["<h2>Results</h2>", _table1(table)]
     if transitions:
         sections += ["<h2>Transitions from vanilla</h2>", _transitions_table(transitions)]
+    if agreement:
+        sections += ['<h2 id="judge-vs-rule">Judge vs rule</h2>', agreement_html(runs, agreement)]
+    if questions:
+        sections += ['<h2 id="per-question-pooled">Per question (pooled over option orders)</h2>',
+                     questions_html(questions)]
     sections += ["<h2>Per benchmark details</h2>", _details_table(table)]
     if plots:
         sections.append('<h2>Plots</h2><div class="plots">' + "".join(

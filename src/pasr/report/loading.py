@@ -14,6 +14,7 @@ from pathlib import Path
 from pasr.data.benchmarks import BENCHMARKS
 from pasr.errors import PasrError
 from pasr.eval.metrics import read_results
+from pasr.jsonl import read_jsonl
 from pasr.scoring import metric_of
 
 BENCHMARK_ORDER = tuple(BENCHMARKS)  # display order of known benchmarks; unknown names follow, alphabetically
@@ -59,6 +60,29 @@ class Run:
     def get(self, benchmark: str, method: str) -> Results | None:
         return self.results.get(benchmark, {}).get(method)
 
+    @property
+    def scorer(self) -> str:
+        """run.json ``scorer`` (rule, judge or both); folders written before the option say nothing: rule."""
+        value = self.info.get("scorer")
+        return value.strip() if isinstance(value, str) and value.strip() else "rule"
+
+    @property
+    def judge_model(self) -> str | None:
+        """run.json ``judge_model``, or None."""
+        value = self.info.get("judge_model")
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    @property
+    def primary_scorer(self) -> str:
+        """Who gave the ``score`` field Table 1 is made of: ``rule``, or ``judge`` (under judge and both)."""
+        return "judge" if self.scorer in ("judge", "both") else "rule"
+
+    def scorer_label(self) -> str:
+        """The scorer as the runs table shows it, with the judge model when the judge scored."""
+        if self.scorer != "rule" and self.judge_model:
+            return f"{self.scorer} ({self.judge_model})"
+        return self.scorer
+
 
 def _read_json(path: Path) -> dict:
     try:
@@ -100,6 +124,12 @@ def load_run(path: str | Path) -> Run:
     for bench_dir in sorted(p for p in path.iterdir() if p.is_dir()):
         for file in sorted(bench_dir.glob("*.jsonl")):
             method = file.name[: -len(".jsonl")]
+            if method.endswith(".unjudged"):  # responses the judge has not scored yet (pasr eval --scorer)
+                waiting = len(read_jsonl(file).rows)
+                if waiting:
+                    run.warnings.append(f"{file}: {waiting} response(s) wait for the judge and are not counted; "
+                                        "rerun the `pasr eval` command to judge them")
+                continue
             if "." in method:  # <method>.analysis.jsonl and similar side files
                 continue
             found = read_results(file)
@@ -123,6 +153,19 @@ def load_run(path: str | Path) -> Run:
             f"{path / 'gsm8k' / 'vanilla.jsonl'}) as written by `pasr eval`"
         )
     return run
+
+
+def scorer_warnings(runs: list[Run]) -> list[str]:
+    """Warnings when Table 1 would compare numbers scored differently: rule vs judge, or different judges."""
+    out = []
+    if len({run.primary_scorer for run in runs}) > 1:
+        which = "; ".join(f"{run.label}: {run.scorer_label()}" for run in runs)
+        out.append(f"Table 1 mixes rule- and judge-scored numbers, which are not directly comparable ({which})")
+    judges = {run.judge_model or "?" for run in runs if run.primary_scorer == "judge"}
+    if len(judges) > 1:
+        which = "; ".join(f"{run.label}: {run.judge_model or '?'}" for run in runs if run.primary_scorer == "judge")
+        out.append(f"Table 1 mixes numbers scored by different judge models ({which})")
+    return out
 
 
 def load_runs(paths) -> list[Run]:

@@ -22,13 +22,14 @@ import time
 import types
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from pasr.errors import PasrError
 from pasr.format import as_text
 from pasr.scoring import mathexpr
 from pasr.scoring.choice import score_choice
-from pasr.scoring.drop import score_drop
+from pasr.scoring.drop import parse_reference, score_drop
 from pasr.scoring.extract import answer_text
 from pasr.scoring.numeric import score_numeric
 from pasr.scoring.summary import score_summary
@@ -96,6 +97,43 @@ def family(task: str) -> str:
         f"unknown task {task!r}: give an answer family ({', '.join(FAMILIES)}) "
         f"or a benchmark name ({', '.join(sorted(BENCHMARKS))})"
     )
+
+
+@dataclass
+class Sides:
+    """A batch's scores by each scorer (:meth:`Scorer.score_sides`), one entry per item.
+
+    ``rule[i]``: the family's rule-based score in [0, 1], None where not asked for or the family has
+    no rule (``open``). ``judge[i]``: the judge's score in [0, 1], None where not asked for or the judge
+    never answered; ``judge_status[i]`` says which (:class:`pasr.judge.Verdict`: ``scored``,
+    ``fallback``, ``unavailable``; None where not asked). ``errors``: ``{index: message}`` of rule
+    scorings that raised (scored 0).
+    """
+
+    rule: list[float | None]
+    judge: list[float | None]
+    judge_status: list[str | None]
+    errors: dict[int, str] = field(default_factory=dict)
+
+
+def judge_reference(fam: str, reference: Any) -> str:
+    """The reference as the judge reads it: a DROP reference as its alternatives, the others as they are.
+
+    A DROP reference may be JSON (``pasr.scoring.drop``); the judge gets ``A | B`` (alternatives), each
+    answer's spans joined by ``, ``.
+    """
+    if fam != "drop":
+        return str(reference)
+    answers = parse_reference(reference)
+    return " | ".join(", ".join(spans) for spans in answers) or str(reference)
+
+
+def _verdicts(judge: Any, items: list[dict[str, Any]]) -> list[tuple[float | None, str]]:
+    """``(score, status)`` per item from :meth:`pasr.judge.Judge.verdicts`, or from ``score_many`` for
+    judges without it (every score then counts as ``scored``)."""
+    if hasattr(judge, "verdicts"):
+        return [(v.score, v.status) for v in judge.verdicts(items)]
+    return [(float(value), "scored") for value in judge.score_many(items)]
 
 
 def _clamp(x: Any) -> float:
@@ -166,10 +204,40 @@ class Scorer:
     ) -> tuple[list[float], dict[int, str]]:
         """``(scores, errors)``: one score in [0, 1] per item, and ``{index: message}`` for items that failed.
 
-        ``tasks`` are answer families or benchmark names (:func:`family`). A response whose
-        scoring raises scores 0, is counted in :attr:`errors` and logged: one odd completion
-        never ends a batch (or a training run). A bad *reference* is a data error and raises
-        :class:`~pasr.errors.PasrError` naming the item, as does a missing judge.
+        ``tasks`` are answer families or benchmark names (:func:`family`). The score is the judge's for
+        task ``open`` and, with ``judge_all``, for every item (a judge that fails gives its
+        ``fallback_score``); the family's rule otherwise. A response whose rule scoring raises scores 0,
+        is counted in :attr:`errors` and logged: one odd completion never ends a batch (or a training
+        run). A bad *reference* is a data error and raises :class:`~pasr.errors.PasrError` naming the
+        item, as does a missing judge.
+        """
+        sides = self.score_sides(tasks, responses, references, questions, rule=not self.judge_all,
+                                 judge=self.judge_all)
+        fallback = getattr(getattr(self.judge, "config", None), "fallback_score", 0.0)
+        scores = [
+            (fallback if j is None else j) if (self.judge_all or r is None) else r
+            for r, j in zip(sides.rule, sides.judge)
+        ]
+        return [_clamp(s) for s in scores], sides.errors
+
+    def score_sides(
+        self,
+        tasks: Sequence[str],
+        responses: Sequence[str],
+        references: Sequence[str],
+        questions: Sequence[str | None] | None = None,
+        *,
+        rule: bool = True,
+        judge: bool = False,
+    ) -> Sides:
+        """The rule's and the judge's scores of a batch, each where asked for (:class:`Sides`).
+
+        ``rule``: score every item whose family has a rule (all but ``open``). ``judge``: ask the judge
+        about every item; items of task ``open`` are always judged (they have no rule). The judge sees
+        the question, the reference (a DROP reference as its readable alternatives) and the response's
+        answer (its last ``<answer>`` block, else the whole response), with the prompt of the task
+        (:func:`pasr.prompts.judge_template`: a benchmark name gets the PASR authors' kind for it).
+        Errors as :meth:`score_many_with_errors`.
         """
         n = len(tasks)
         if questions is None:
@@ -180,51 +248,51 @@ class Scorer:
                 f"{len(references)} references, {len(questions)} questions"
             )
         fams = [family(t) for t in tasks]
-        to_judge = [i for i in range(n) if self.judge_all or fams[i] == "open"]
+        to_judge = [i for i in range(n) if judge or fams[i] == "open"]
         if to_judge and self.judge is None:
             raise PasrError(_NO_JUDGE)
-        judged = set(to_judge)
-        scores = [0.0] * n
-        errors: dict[int, str] = {}
+        sides = Sides(rule=[None] * n, judge=[None] * n, judge_status=[None] * n)
         math_jobs: list[tuple[int, str, bool, str]] = []
         for i in range(n):
-            if i in judged:
+            if not rule or fams[i] == "open":
                 continue
             response, reference = as_text(responses[i]), str(references[i])
             try:
                 if fams[i] == "math":
                     job = mathexpr.prepare(response, reference)
                     if isinstance(job, float):
-                        scores[i] = job
+                        sides.rule[i] = job
                     else:
                         math_jobs.append((i, *job, reference))
                 else:
-                    scores[i] = _RULES[fams[i]](response, reference, questions[i])
+                    sides.rule[i] = _clamp(_RULES[fams[i]](response, reference, questions[i]))
             except PasrError as exc:
                 raise PasrError(f"item {i} of the batch (task {tasks[i]!r}): {exc}") from exc
             except Exception as exc:  # noqa: BLE001 - one response must not end the batch
-                errors[i] = f"{type(exc).__name__}: {str(exc)[:200]}"
-                log.warning("scoring item %d (task %r) failed, scoring 0: %s", i, tasks[i], errors[i])
+                sides.rule[i] = 0.0
+                sides.errors[i] = f"{type(exc).__name__}: {str(exc)[:200]}"
+                log.warning("scoring item %d (task %r) failed, scoring 0: %s", i, tasks[i], sides.errors[i])
         if math_jobs:
             for i, value in self._run_math(math_jobs).items():
-                scores[i] = value
+                sides.rule[i] = _clamp(value)
         if to_judge:
             items = [
                 {
                     "question": questions[i] or "",
-                    "reference": str(references[i]),
+                    "reference": judge_reference(fams[i], references[i]),
                     "answer": answer_text(as_text(responses[i]))[0],
                     "task": tasks[i],
                 }
                 for i in to_judge
             ]
-            judged_scores = list(self.judge.score_many(items))
-            if len(judged_scores) != len(items):
-                raise PasrError(f"the judge returned {len(judged_scores)} scores for {len(items)} items")
-            for i, value in zip(to_judge, judged_scores):
-                scores[i] = value
-        self.errors += len(errors)
-        return [_clamp(s) for s in scores], errors
+            verdicts = _verdicts(self.judge, items)
+            if len(verdicts) != len(items):
+                raise PasrError(f"the judge returned {len(verdicts)} scores for {len(items)} items")
+            for i, (value, status) in zip(to_judge, verdicts):
+                sides.judge[i] = None if value is None else _clamp(value)
+                sides.judge_status[i] = status
+        self.errors += len(sides.errors)
+        return sides
 
     def score(self, task: str, response: str, reference: str, question: str | None = None) -> float:
         """One item (see :meth:`score_many`)."""

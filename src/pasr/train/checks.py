@@ -518,6 +518,8 @@ def check_values(values: Mapping[str, Any], sources: Sources | None = None) -> N
     if bool(values.get("judge_url")) != bool(values.get("judge_model")):
         name = "judge_url" if values.get("judge_url") else "judge_model"
         raise fail(name, "judge_url and judge_model go together: set both or neither")
+    if values.get("judge_agreement") and not values.get("judge_url"):
+        raise fail("judge_agreement", "needs a judge: set judge_url and judge_model")
 
 
 def _check_report_to(value: Any, fail: Callable[[str, str], PasrError]) -> None:

@@ -55,6 +55,13 @@ class JudgeArguments:
     judge_all: bool = field(
         default=False, metadata={"help": "Score every completion with the judge, not only open-ended tasks."}
     )
+    judge_agreement: bool = field(
+        default=False,
+        metadata={
+            "help": "Also ask the judge about completions the rules score, to log judge-vs-rule agreement "
+            "(judge/agreement, judge/kappa); a metric, not a reward change. With judge_all it is logged anyway."
+        },
+    )
     judge_concurrency: int = field(default=8, metadata={"help": "Concurrent judge requests."})
     judge_timeout: float = field(default=60.0, metadata={"help": "Seconds per judge request."})
     judge_fallback_score: float = field(

@@ -267,6 +267,7 @@ def build_trainer(
         weights=RewardWeights(*(weights + [1.0, 1.0, 1.0])[:3]),
         rollout_log=rollout_log,
         completion_prefix=config.completion_prefix,
+        judge_agreement=bool(getattr(config, "judge_agreement", False)),
     )
     if weights and len(weights) != len(rewards.functions()):
         raise PasrError(

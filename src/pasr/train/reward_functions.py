@@ -20,6 +20,7 @@ from accelerate.utils import gather_object
 from pasr.format import parse
 from pasr.prompts import STANDARD_SYSTEM_PROMPT, chat
 from pasr.rewards import RewardWeights, refine_reward, total_reward
+from pasr.scoring.agreement import agreement_from_lines
 from pasr.train.baseline import StandardBaseline
 from pasr.train.rollout_log import RolloutLog
 
@@ -52,6 +53,7 @@ class PasrRewards:
         rollout_log: RolloutLog | None = None,
         standard_system_prompt: str = STANDARD_SYSTEM_PROMPT,
         completion_prefix: str = "",
+        judge_agreement: bool = False,
     ):
         self.scorer = scorer
         self.mode = mode
@@ -62,6 +64,10 @@ class PasrRewards:
         self.rollout_log = rollout_log
         self.standard_system_prompt = standard_system_prompt
         self.completion_prefix = completion_prefix  # what the chat template prefills (e.g. '<think>\n')
+        # Score with both the judge and the rules, to log their agreement (a metric; the reward is unchanged).
+        judge_all = bool(getattr(scorer, "judge_all", False))
+        self.agreement = getattr(scorer, "judge", None) is not None and (judge_all or judge_agreement)
+        self._sides: list[dict[str, float | None]] | None = None
         self.trainer: Any = None
         self._batch_key: tuple | None = None
         self._traces: list = []
@@ -88,13 +94,19 @@ class PasrRewards:
             self._batch_key = key
             self._traces = [parse(t, prefix=self.completion_prefix) for t in texts]
             self._accuracy = None
+            self._sides = None
             self._errors = {}
         return texts
 
     def _accuracies(self, texts, question, reference, task, log_metric=None) -> list[float]:
         if self._accuracy is None:
             start = time.perf_counter()
-            self._accuracy, self._errors = score_batch(self.scorer, task, texts, reference, question)
+            if self.agreement:
+                self._accuracy, self._sides, self._errors = score_with_agreement(
+                    self.scorer, task, texts, reference, question
+                )
+            else:
+                self._accuracy, self._errors = score_batch(self.scorer, task, texts, reference, question)
             if log_metric is not None:
                 log_metric("time/scoring", time.perf_counter() - start)
         return self._accuracy
@@ -187,6 +199,8 @@ class PasrRewards:
             )
             if i in self._errors:
                 rows[-1]["scoring_error"] = self._errors[i]
+            if self._sides is not None:
+                rows[-1]["scores"] = self._sides[i]
         all_rows = gather_object(rows) if self.trainer is not None else rows
         state = kwargs.get("trainer_state")
         step = (state.global_step + 1) if state is not None else None
@@ -225,6 +239,29 @@ def score_batch(scorer: Any, tasks, texts, references, questions) -> tuple[list[
     return scores, errors
 
 
+def score_with_agreement(scorer: Any, tasks, texts, references, questions):
+    """``(accuracies, sides, errors)``: the accuracies :func:`score_batch` gives, plus both scorers' scores per
+    completion (``sides[i] = {"rule": float|None, "judge": float|None}``) for the agreement metrics.
+
+    One :meth:`pasr.scoring.Scorer.score_sides` pass asks the judge and the rules; the accuracy is what the
+    run's scorer would give on its own (the judge's for ``judge_all`` and task ``open``, its fallback when it
+    failed; the rule's otherwise), so logging agreement never changes the reward. Should that pass raise,
+    the batch is scored as :func:`score_batch` scores it, without sides.
+    """
+    try:
+        sides = scorer.score_sides(tasks, texts, references, questions, rule=True, judge=True)
+    except Exception as exc:  # noqa: BLE001 - the metric is optional; the reward is not
+        log.warning("scoring for the judge-vs-rule agreement failed (%s: %s); scoring as usual", type(exc).__name__, exc)
+        accuracies, errors = score_batch(scorer, tasks, texts, references, questions)
+        return accuracies, None, errors
+    fallback = float(getattr(getattr(scorer.judge, "config", None), "fallback_score", 0.0))
+    judged = bool(getattr(scorer, "judge_all", False))
+    accuracies = [
+        (fallback if j is None else j) if (judged or r is None) else r for r, j in zip(sides.rule, sides.judge)
+    ]
+    return accuracies, [{"rule": r, "judge": j} for r, j in zip(sides.rule, sides.judge)], sides.errors
+
+
 def batch_metrics(rows: list[dict], scorer: Any = None) -> dict[str, float]:
     """PASR's per-step metrics over a gathered batch of rollout rows."""
     n = len(rows)
@@ -246,6 +283,13 @@ def batch_metrics(rows: list[dict], scorer: Any = None) -> dict[str, float]:
         metrics["pasr/baseline_accuracy"] = sum(sum(r["baseline"]) / len(r["baseline"]) for r in with_baseline) / len(
             with_baseline
         )
+    agreement = agreement_from_lines(rows)
+    if agreement is not None:  # judge-vs-rule agreement on this batch: the reward's noise (a metric only)
+        metrics["judge/agreement"] = agreement["agree"]
+        if agreement["kappa"] is not None:
+            metrics["judge/kappa"] = agreement["kappa"]
+        metrics["judge/judge_right_rule_wrong"] = agreement["judge_right_rule_wrong"] / agreement["n"]
+        metrics["judge/judge_wrong_rule_right"] = agreement["judge_wrong_rule_right"] / agreement["n"]
     judge = getattr(scorer, "judge", None)
     if judge is not None:
         metrics["judge/failures"] = float(getattr(judge, "failures", 0))
