@@ -190,14 +190,24 @@ def test_self_refine_oracle_decides_with_the_judge_and_stops_on_an_outage(tmp_pa
     assert rows[recs[0].id]["turns"][-1]["name"] == "revision"
     assert rows[recs[2].id]["turns"][-1]["name"] == "answer"  # judged right: no revision
 
+    # The judge is down for one decision: Self-Refine+ stops after its saved chunk, vanilla runs to the end,
+    # both get summaries, and the stop is said (the command exits 1 on it).
     with FakeOpenAIServer(Grader(down=[recs[5].question]), models=["judge"]) as server:
-        s = make_settings(tmp_path / "b", "judge", server.base_url, methods=["self-refine-oracle"], chunk_size=4)
+        s = make_settings(tmp_path / "b", "judge", server.base_url, methods=["self-refine-oracle", "vanilla"],
+                          chunk_size=4)
         backend = ScriptedBackend(reply_fn(recs), chunk_size=4)
-        with pytest.raises(PasrError, match="the judge did not answer for 1 of the answers"):
-            run_eval(s, backend=backend, judge=make_judge(server, tmp_path, cache_dir=None), console=quiet())
-    saved = lines(tmp_path / "b" / "run" / "synthetic" / "self-refine-oracle.jsonl")
+        summaries = {x["method"]: x for x in run_eval(s, backend=backend,
+                                                       judge=make_judge(server, tmp_path, cache_dir=None),
+                                                       console=quiet())}
+    run = tmp_path / "b" / "run" / "synthetic"
+    saved = lines(run / "self-refine-oracle.jsonl")
     assert [r["id"] for r in saved] == [r.id for r in recs[:4]]  # the first chunk is kept
     assert not unjudged_path(tmp_path / "b" / "run", "synthetic", "self-refine-oracle").exists()
+    assert "the judge did not answer for 1 of the answers" in summaries["self-refine-oracle"]["stopped"]
+    assert "4 of 8 examples are saved" in summaries["self-refine-oracle"]["stopped"]
+    assert summaries["self-refine-oracle"]["n"] == 4
+    assert summaries["vanilla"]["stopped"] is None and summaries["vanilla"]["n"] == N - 1
+    assert summaries["vanilla"]["unjudged"] == 1  # its response to question 5 waits for the judge
 
 
 def test_a_rerun_with_another_scorer_or_judge_is_refused(tmp_path, recs):
@@ -266,7 +276,7 @@ def test_benchmarks_get_the_authors_judge_prompt_kind(tmp_path):
     assert "same option as the reference" in arc  # ARC: the multiple-choice prompt
     assert "same option" not in csqa and "counts as correct" in csqa  # CommonsenseQA: the general one
     assert "Reference summary" in xsum and "from 0 to 1" in xsum
-    assert "Reference answer:\n7 | Smith, Jones\n" in drop  # the JSON reference as readable alternatives
+    assert 'Reference answer:\nany of: "7"; "Smith, Jones"\n' in drop  # the JSON reference as its answers
     assert by_question
 
 
@@ -333,3 +343,107 @@ def test_waiting_responses_count_as_results_of_the_folder(tmp_path, recs):
         s.max_tokens = 64
         with pytest.raises(PasrError, match="max_tokens=32"):
             run_eval(s, backend=ScriptedBackend(reply_fn(recs)), judge=make_judge(server, tmp_path), console=quiet())
+
+
+@pytest.mark.parametrize(
+    "reference, shown",
+    [
+        ("21|21 points", 'any of: "21"; "21 points"'),
+        ('["7", ["Smith", "Jones"]]', 'any of: "7"; "Smith, Jones"'),
+        ('[["Glim", "Trax"]]', "Glim, Trax"),
+        (" 1967 ", "1967"),
+    ],
+)
+def test_drop_reference_for_the_judge(reference, shown):
+    from pasr.scoring.scorer import judge_reference
+
+    assert judge_reference("drop", reference) == shown
+    assert judge_reference("gsm8k", reference) == reference  # other families as they are
+
+
+def test_waiting_outside_the_selection_does_not_keep_the_run_incomplete(tmp_path, recs):
+    small = load_benchmark("synthetic", limit=4)
+    outside = [r.question for r in recs if r.id not in {x.id for x in small}]
+    assert outside
+    with FakeOpenAIServer(Grader(down=outside), models=["judge"]) as server:
+        s = make_settings(tmp_path, "both", server.base_url)
+        (summary,) = run_eval(s, backend=ScriptedBackend(reply_fn(recs)), judge=make_judge(server, tmp_path,
+                              cache_dir=None), console=quiet())
+        assert summary["unjudged"] == len(outside)
+        s.limit = 4
+        (summary,) = run_eval(s, backend=ScriptedBackend(reply_fn(recs)), judge=make_judge(server, tmp_path,
+                              cache_dir=None), console=quiet())
+    assert summary["unjudged"] == 0  # the ones still waiting belong to the larger selection
+    waiting = lines(unjudged_path(tmp_path / "run", "synthetic", "vanilla"))
+    assert len(waiting) == len(outside)  # kept for that selection's rerun
+
+
+def test_responses_are_saved_before_judging_so_an_interrupt_keeps_them(tmp_path, recs):
+    class Interrupting:
+        def verdicts(self, items):
+            raise KeyboardInterrupt
+
+    backend = ScriptedBackend(reply_fn(recs))
+    s = make_settings(tmp_path, "judge", "http://127.0.0.1:9/v1")
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(s, backend=backend, judge=Interrupting(), console=quiet())
+    assert len(lines(unjudged_path(tmp_path / "run", "synthetic", "vanilla"))) == N
+    generated = len(backend.conversations)
+    with FakeOpenAIServer(Grader(), models=["judge"]) as server:
+        (summary,) = run_eval(s, backend=backend, judge=make_judge(server, tmp_path), console=quiet())
+    assert len(backend.conversations) == generated and summary["n"] == N and summary["unjudged"] == 0
+
+
+def test_unusable_waiting_lines_are_set_aside_and_rerun(tmp_path, recs):
+    with FakeOpenAIServer(Grader(down=[recs[0].question, recs[1].question]), models=["judge"]) as server:
+        s = make_settings(tmp_path, "judge", server.base_url)
+        run_eval(s, backend=ScriptedBackend(reply_fn(recs)), judge=make_judge(server, tmp_path, cache_dir=None),
+                 console=quiet())
+    waiting = unjudged_path(tmp_path / "run", "synthetic", "vanilla")
+    text = waiting.read_text().splitlines()
+    waiting.write_text(text[0] + "\n" + '{"id": "x", "no final": 1}\n' + "not json\n" + text[1] + "\n" + '{"id": "to')
+    out = StringIO()
+    backend = ScriptedBackend(reply_fn(recs))
+    with FakeOpenAIServer(Grader(), models=["judge"]) as server:
+        (summary,) = run_eval(s, backend=backend, judge=make_judge(server, tmp_path), console=Console(file=out))
+    assert "unusable line(s)" in out.getvalue() and waiting.with_name(waiting.name + ".corrupt").exists()
+    assert summary["n"] == N and not waiting.exists() and len(backend.conversations) == 0
+
+
+def test_out_of_range_scores_do_not_count(tmp_path):
+    from pasr.eval.metrics import summarize
+    from pasr.scoring.agreement import agreement_from_lines
+
+    rows = [{"id": "a", "score": 1.0, "tokens": 1, "scores": {"rule": 5.0, "judge": 1.0}},
+            {"id": "b", "score": 0.0, "tokens": 1, "scores": {"rule": 0.0, "judge": -3}},
+            {"id": "c", "score": 1.0, "tokens": 1, "scores": {"rule": 1.0, "judge": 1.0}}]
+    assert agreement_from_lines(rows)["n"] == 1
+    summary = summarize(rows, benchmark="b", method="vanilla", model="m", label="m", metric="accuracy")
+    assert summary["score_rule"] == pytest.approx(0.5) and summary["score_judge"] == pytest.approx(1.0)
+
+
+def test_judge_messages_name_the_eval_options(tmp_path):
+    with FakeOpenAIServer(Grader(), models=["judge"]) as server:
+        s = make_settings(tmp_path, "judge", server.base_url.replace("http://", "HTTP://"))  # any case
+        s.judge_model = "nope"
+        with pytest.raises(PasrError, match=r"--judge-model='nope' is not served"):
+            run_eval(s, backend=ScriptedBackend(lambda conv: "x"), console=quiet())
+        s = make_settings(tmp_path, "judge", server.base_url[: -len("/v1")])
+        with pytest.raises(PasrError, match=r"usually ends in /v1"):
+            run_eval(s, backend=ScriptedBackend(lambda conv: "x"), console=quiet())
+    s = make_settings(tmp_path, "judge", "http://127.0.0.1:9/v1")
+    s.judge_max_tokens = 0
+    with pytest.raises(PasrError, match="--judge-max-tokens must be at least 1"):
+        run_eval(s, backend=ScriptedBackend(lambda conv: "x"), console=quiet())
+
+
+def test_the_command_says_when_the_judge_gave_no_scores():
+    from pasr.eval.command import report_judge_problems
+
+    out = StringIO()
+    summaries = [{"benchmark": "gsm8k", "method": "vanilla", "n": 6, "judge_fallbacks": 6, "unjudged": 0,
+                  "stopped": None}]
+    assert report_judge_problems(Console(file=out, width=200), summaries, "RUN") is True
+    assert "held no score for 6 of 6 responses" in out.getvalue() and "--judge-max-tokens" in out.getvalue()
+    summaries[0].update(unjudged=2, stopped="the judge did not answer")
+    assert report_judge_problems(Console(file=StringIO()), summaries, "RUN") is False

@@ -242,6 +242,11 @@ OTHER = _prompt(options=("Beta", "Alpha", "Gamma", "Delta"))
      r"line 3: duplicate line: question 'q1' has the same option order on line 1"),
     ([_chat(), _chat(user=_prompt(style="({L})  {T}"))], r"line 2: duplicate line: question 'q-[0-9a-f]{12}'"),
     ([_chat(qid=True)], r"line 1, field 'qid': question id must be a non-empty string or an integer"),
+    # one question under two ids: one order without the id field, or with another id
+    ([_chat(qid="q1"), _chat(user=OTHER)], r"line 2: the same question \(text and options\) as line 1 under another"),
+    ([_chat(qid="q1"), _chat(qid="q2", user=OTHER)], r"line 2: the same question .* \('q2', there 'q1'\)"),
+    ([_chat(qid="q1"), _chat(qid="q1", user=OTHER), _chat(qid="q9", user=_prompt(style="({L}) {T}"))],
+     r"line 3: the same question \(text and options\) as line 1"),
 ])
 def test_bad_input_names_file_and_line(tmp_path, rows, message):
     path = _write(tmp_path, *rows)

@@ -492,9 +492,12 @@ class Judge:
             try:
                 page = await asyncio.wait_for(client.models.list(), timeout=self.config.timeout)
             except Exception as exc:
+                hint = ""
+                if getattr(exc, "status_code", None) == 404 and not self.config.base_url.rstrip("/").endswith("/v1"):
+                    hint = " (an OpenAI-compatible root usually ends in /v1)"
                 raise PasrError(
                     f"judge server {self.config.base_url} did not answer /models ({self._redact(_describe(exc))}); "
-                    "check JudgeConfig.base_url and that the server is running"
+                    f"check JudgeConfig.base_url{hint} and that the server is running"
                 ) from None
             return [m.id for m in page.data]
 
@@ -657,10 +660,11 @@ class Judge:
                        "example unjudged for a rerun")
         if rate_limit_status is not None:
             log.warning(
-                "judge request to %s (model %s) rate-limited (HTTP %d) after %d attempt(s); "
+                "judge request to %s (model %s) %s (HTTP %d) after %d attempt(s); "
                 "waited %.1fs in total between attempts: %s; %s",
                 cfg.base_url,
                 cfg.model,
+                "rate-limited" if rate_limit_status == 429 else "unavailable",
                 rate_limit_status,
                 attempts,
                 waited,
@@ -740,6 +744,7 @@ def _shorten(text: str, limit: int = 80) -> str:
 _ARGUMENT_FIELDS = {
     "base_url": "judge_url",
     "model": "judge_model",
+    "max_tokens": "judge_max_tokens",
     "api_key_env": "judge_api_key_env",
     "concurrency": "judge_concurrency",
     "timeout": "judge_timeout",
@@ -749,14 +754,16 @@ _ARGUMENT_FIELDS = {
 }
 
 
-def judge_from_args(args: Any, *, check: bool = True) -> "Judge | None":
+def judge_from_args(args: Any, *, check: bool = True, names: dict[str, str] | None = None) -> "Judge | None":
     """The one construction of a judge from command settings, or None when no ``judge_url`` is set.
 
     ``args`` is anything with ``judge_*`` attributes (``pasr.train.config.JudgeArguments`` for
     ``pasr train`` / ``pasr sft`` / STaR, ``pasr.eval.runner.EvalSettings`` for ``pasr eval``);
     an attribute it lacks keeps :class:`JudgeConfig`'s default. ``check`` asks the server for
     its models first (:meth:`Judge.check`), so a wrong URL or model name fails before work
-    starts. Raises :class:`~pasr.errors.PasrError` for a half-given or invalid judge.
+    starts. Raises :class:`~pasr.errors.PasrError` for a half-given or invalid judge; its message names
+    the settings as the user gave them: ``names`` maps a JudgeConfig field to that name (default: the
+    ``judge_*`` attribute, as recipes spell it).
     """
     if not getattr(args, "judge_url", None):
         if getattr(args, "judge_model", None):
@@ -765,7 +772,14 @@ def judge_from_args(args: Any, *, check: bool = True) -> "Judge | None":
     values = {name: getattr(args, attr) for name, attr in _ARGUMENT_FIELDS.items() if hasattr(args, attr)}
     if not values.get("model"):
         raise PasrError("judge_url needs judge_model too: set both or neither")
-    judge = Judge(JudgeConfig(**values))
-    if check:
-        judge.check()
+    shown = {**_ARGUMENT_FIELDS, **(names or {})}
+    try:
+        judge = Judge(JudgeConfig(**values))
+        if check:
+            judge.check()
+    except PasrError as err:
+        text = str(err)
+        for field in sorted(shown, key=len, reverse=True):
+            text = text.replace(f"JudgeConfig.{field}", shown[field])
+        raise PasrError(text) from None
     return judge

@@ -151,15 +151,20 @@ JUDGE_KIND_OF_BENCHMARK = {
 others the general one); ``pasr eval --scorer judge`` scores benchmarks by name with these."""
 
 
-def judge_template(task: str) -> str:
-    """The judge prompt template for ``task``: a benchmark name (its PASR-protocol kind) or an answer family."""
+def judge_kind(task: str) -> str:
+    """The judge prompt kind for ``task``: a benchmark name (its PASR-protocol kind) or an answer family."""
     name = str(task).strip().lower()
     kind = JUDGE_KIND_OF_BENCHMARK.get(name) or JUDGE_KIND_OF_FAMILY.get(name)
     if kind is None:
         from pasr.data.benchmarks import benchmark_family
 
         kind = JUDGE_KIND_OF_FAMILY.get(benchmark_family(name) or "open", "open")
-    return JUDGE_TEMPLATES[kind]
+    return kind
+
+
+def judge_template(task: str) -> str:
+    """The judge prompt template for ``task`` (:func:`judge_kind`)."""
+    return JUDGE_TEMPLATES[judge_kind(task)]
 
 
 # --- judge analyses of refining responses (pasr.eval.analysis; the paper's section 3.3) ---

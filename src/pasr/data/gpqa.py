@@ -110,9 +110,16 @@ def read_gpqa(path: str | Path, *, benchmark: str = "gpqa") -> list[Record]:
     if not lines:
         raise PasrError(f"{path}: no records")
     by_question: dict[str, list[_Line]] = {}
+    by_content: dict[tuple[str, frozenset[str]], _Line] = {}  # (stem, option set) -> its first line
     for line in lines:
         seen = by_question.setdefault(line.question_id, [])
         where = f"{path}, line {line.number}"
+        content = (normalized_stem(line.stem), frozenset(" ".join(o.split()).casefold() for o in line.options))
+        first = by_content.setdefault(content, line)
+        if first.question_id != line.question_id:
+            raise PasrError(f"{where}: the same question (text and options) as line {first.number} under another "
+                            f"question id ({line.question_id!r}, there {first.question_id!r}); give all its option "
+                            "orders one id, or none")
         if seen and normalized_stem(seen[0].stem) != normalized_stem(line.stem):
             raise PasrError(f"{where}: question id {line.question_id!r} is also given to line {seen[0].number}, "
                             f"a different question; the file gives one id to two questions")

@@ -47,6 +47,11 @@ def eval_command(
         None, "--judge-url", help="Judge server URL (--scorer judge|both, open tasks, --analyses)."
     ),
     judge_model: Optional[str] = typer.Option(None, "--judge-model", help="Judge model name on that server."),
+    judge_timeout: float = typer.Option(60.0, "--judge-timeout", help="Seconds per judge request."),
+    judge_retries: int = typer.Option(3, "--judge-retries", help="Retries per judge request (with backoff)."),
+    judge_max_tokens: int = typer.Option(
+        16, "--judge-max-tokens", help="Reply tokens per judge request; raise it for judges that reason first."
+    ),
     analyses: bool = typer.Option(False, "--analyses", help="LLM analyses of refining responses (needs a judge)."),
     label: Optional[str] = typer.Option(
         None, "--label", help="Name of this run in reports (default: what the model is: the training run's folder "
@@ -97,6 +102,9 @@ def eval_command(
         chunk_size=chunk_size,
         completion_prefix=completion_prefix,
         scorer=scorer,
+        judge_timeout=judge_timeout,
+        judge_retries=judge_retries,
+        judge_max_tokens=judge_max_tokens,
     )
     try:
         summaries = run_eval(settings, console=console)
@@ -113,17 +121,38 @@ def eval_command(
         )
         raise typer.Exit(130) from None
     print_summary(console, summaries, settings.output)
+    if not report_judge_problems(console, summaries, settings.output):
+        raise typer.Exit(1)
+
+
+def report_judge_problems(console, summaries, run_dir: Path) -> bool:
+    """Say what the judge left undone or could not score; False when the run is incomplete (exit code 1)."""
+    for s in summaries:
+        if s.get("judge_fallbacks"):
+            console.print(
+                f"[yellow]warning:[/yellow] {s['benchmark']} / {s['method']}: the judge's reply held no score for "
+                f"{s['judge_fallbacks']} of {s['n']} responses, scored 0; if that is most of them, the judge's "
+                "reply may be cut short (--judge-max-tokens) or the judge may not follow the prompt.",
+                highlight=False, soft_wrap=True,
+            )
+    complete = True
     waiting = [s for s in summaries if s.get("unjudged")]
     if waiting:
+        complete = False
         total = sum(s["unjudged"] for s in waiting)
         where = ", ".join(f"{s['benchmark']}/{s['method']} {s['unjudged']}" for s in waiting)
         console.print(
             f"[yellow]incomplete:[/yellow] the judge did not answer for {total} example(s) ({where}); their "
-            f"responses are kept in <benchmark>/<method>.unjudged.jsonl under {settings.output} and are judged "
+            f"responses are kept in <benchmark>/<method>.unjudged.jsonl under {run_dir} and are judged "
             "when you rerun the same command. The summaries above leave them out.",
             highlight=False, soft_wrap=True,
         )
-        raise typer.Exit(1)
+    for s in summaries:
+        if s.get("stopped"):
+            complete = False
+            console.print(f"[yellow]incomplete:[/yellow] {s['benchmark']} / {s['method']} stopped: {s['stopped']}; "
+                          "rerun the same command once the judge answers to resume.", highlight=False, soft_wrap=True)
+    return complete
 
 
 def print_summary(console, summaries, run_dir: Path) -> None:

@@ -236,10 +236,8 @@ def summarize(
 
 
 def _side_mean(lines: Sequence[dict], side: str) -> float | None:
-    """Mean of ``line["scores"][side]`` over the lines that have a number there (None when none do)."""
-    values = []
-    for line in lines:
-        value = (line.get("scores") or {}).get(side) if isinstance(line.get("scores"), dict) else None
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            values.append(float(value))
-    return mean(values)
+    """Mean of ``line["scores"][side]`` over the lines that have a score in [0, 1] there (None when none do)."""
+    from pasr.scoring.agreement import score_value
+
+    scores = [line["scores"].get(side) for line in lines if isinstance(line.get("scores"), dict)]
+    return mean([v for v in map(score_value, scores) if v is not None])

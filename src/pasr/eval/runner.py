@@ -39,7 +39,7 @@ from pasr.eval.metrics import read_lines, read_results, summarize
 from pasr.eval.progress import MethodProgress, TokenRateColumn
 from pasr.jsonl import append_jsonl, read_jsonl, repair_tail, rewrite_jsonl, set_aside_corrupt
 from pasr.run_folder import KIND_FILE, RunLock, check_output_folder, write_text_atomic
-from pasr.scoring import metric_of
+from pasr.scoring import judge_metric_of, metric_of
 
 RUN_FILE = "run.json"
 RUN_KEYS_THAT_MUST_MATCH = (
@@ -51,6 +51,9 @@ SCORERS = ("rule", "judge", "both")
 """``--scorer``: the answer family's rule (judge only for task ``open``), the LLM judge for every benchmark
 (the PASR authors' protocol), or both on every example (the judge's is the score; the rule's is kept beside
 it and their agreement summarised)."""
+JUDGE_OPTIONS = {"base_url": "--judge-url", "model": "--judge-model", "timeout": "--judge-timeout",
+                 "retries": "--judge-retries", "max_tokens": "--judge-max-tokens"}
+"""How `pasr eval` spells the judge's settings (for messages about them)."""
 UNJUDGED = "unjudged"
 """``<benchmark>/<method>.unjudged.jsonl``: examples generated while the judge did not answer; judged on a rerun."""
 
@@ -150,6 +153,9 @@ class EvalSettings:
     chunk_size: int | None = None
     completion_prefix: str = ""  # what the chat template prefills (e.g. "<think>\n"); parsed as its continuation
     scorer: str = "rule"  # one of SCORERS
+    judge_timeout: float = 60.0  # seconds per judge request
+    judge_retries: int = 3  # retries per judge request
+    judge_max_tokens: int = 16  # reply tokens per judge request
 
     @property
     def run_label(self) -> str:
@@ -196,6 +202,11 @@ def validate(settings: EvalSettings) -> None:
         raise PasrError(f"--scorer: unknown scorer {settings.scorer!r}; use {', '.join(SCORERS)}")
     if settings.scorer != "rule" and not settings.judge_url:
         raise PasrError(f"--scorer {settings.scorer} needs a judge: add --judge-url URL --judge-model NAME")
+    if not (math.isfinite(settings.judge_timeout) and settings.judge_timeout > 0):
+        raise PasrError(f"--judge-timeout must be a number of seconds > 0, got {settings.judge_timeout}")
+    for name, low in (("judge_retries", 0), ("judge_max_tokens", 1)):
+        if getattr(settings, name) < low:
+            raise PasrError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(settings, name)}")
     if settings.analyses and not settings.judge_url:
         raise PasrError("--analyses needs a judge model: add --judge-url URL --judge-model NAME")
     for name, low in (("max_tokens", 1), ("batch_size", 1), ("rounds", 1)):
@@ -210,7 +221,7 @@ def validate(settings: EvalSettings) -> None:
     if settings.dtype not in DTYPES:
         raise PasrError(f"--dtype: unknown dtype {settings.dtype!r}; use {', '.join(DTYPES)}")
     for option, url in (("--base-url", settings.base_url), ("--judge-url", settings.judge_url)):
-        if url and not re.match(r"https?://[^/\s]+", url):
+        if url and not re.match(r"(?i)https?://[^/\s]+", url):
             raise PasrError(f"{option} {url!r}: give an http(s) URL, e.g. http://localhost:8000/v1")
     if settings.data_file and not Path(settings.data_file).is_file():
         what = "is a folder (use --data-dir for a folder of files)" if Path(settings.data_file).is_dir() else "no such file"
@@ -512,7 +523,8 @@ def run_eval(
     if judge is None:
         from pasr.judge import judge_from_args
 
-        judge = judge_from_args(settings, check=bool(needs_judge) or settings.analyses or settings.scorer != "rule")
+        judge = judge_from_args(settings, check=bool(needs_judge) or settings.analyses or settings.scorer != "rule",
+                                names=JUDGE_OPTIONS)
     if needs_judge and judge is None:
         raise PasrError("answers of task 'open' are graded by an LLM judge: add --judge-url URL --judge-model NAME")
     run_info(settings)
@@ -550,12 +562,16 @@ def _evaluate(settings: EvalSettings, records, methods, backend, judge, console,
             console=console,
             transient=False,
         ) as progress:
+            stopped: dict[tuple[str, str], str] = {}
             for bench, recs in records.items():
                 score = make_scoring(settings, scorer, bench)
                 for method in methods:
-                    _run_one(settings, bench, method, recs, lazy, score, progress)
+                    why = _run_one(settings, bench, method, recs, lazy, score, progress)
+                    if why:
+                        stopped[(bench, method)] = why
         summaries = write_summaries(
-            settings, records, judge=judge if settings.analyses else None, console=console, label=label
+            settings, records, judge=judge if settings.analyses else None, console=console, label=label,
+            stopped=stopped,
         )
     finally:
         if hasattr(scorer, "close"):
@@ -570,47 +586,70 @@ def unjudged_path(run_dir: Path, benchmark: str, method: str) -> Path:
     return run_dir / benchmark / f"{method}.{UNJUDGED}.jsonl"
 
 
-def _rejudge(settings, path: Path, waiting: Path, recs: list[Record], done: set[str], score, console) -> set[str]:
-    """Judge the examples waiting in ``waiting`` again; move those the judge now scores into ``path``.
+class JudgeOutage(PasrError):
+    """The judge did not answer for a decision a method needs before it can go on (Self-Refine+'s "is this
+    answer wrong?"): the method stops after its last saved chunk; the others run on."""
 
-    Adds the ids moved to ``done``; returns the ids still waiting (among ``recs``). Lines of ids outside
-    ``recs`` (a smaller ``--limit``) stay.
-    """
+
+def read_waiting(waiting: Path, done: set[str], console) -> dict[str, dict[str, Any]]:
+    """The responses waiting in ``waiting`` for the judge, by id: the first line per id, ids already in the
+    results (``done``) left out. A torn last line is cut; an unusable line is named and set aside, as in
+    results files."""
     if not waiting.is_file():
-        return set()
+        return {}
     repair_tail(waiting)
-    by_id = {str(r.id): r for r in recs}
+    found = read_jsonl(waiting)
+    bad = list(found.bad_lines)
+    for number, row in zip(found.numbers, found.rows):
+        if "id" not in row or not isinstance(row.get("final"), str):
+            bad.append(number)
+    for problem in found.problems:
+        console.print(f"[yellow]warning:[/yellow] {problem}", highlight=False, soft_wrap=True)
+    aside = set_aside_corrupt(waiting, bad)
+    if aside is not None:
+        console.print(f"[yellow]warning:[/yellow] {len(bad)} unusable line(s) of {waiting} moved to {aside}; "
+                      "their examples run again", highlight=False, soft_wrap=True)
     rows: dict[str, dict[str, Any]] = {}
-    for row in read_jsonl(waiting).rows:
+    for number, row in zip(found.numbers, found.rows):
         key = str(row.get("id"))
-        if key not in done and "final" in row:
-            rows.setdefault(key, row)  # the first line per id counts, as in results files
+        if number not in bad and key not in done:
+            rows.setdefault(key, row)
+    return rows
+
+
+def settle_waiting(rows: dict[str, dict[str, Any]], recs: list[Record], score, path: Path, waiting: Path,
+                   done: set[str]) -> int:
+    """Ask the judge about the waiting ``rows`` of this selection; move the ones it scores to the results file.
+
+    The results file gets the judged lines first, then ``waiting`` is rewritten with what still waits (ids of
+    other selections included), so a kill in between leaves a line in both, and the results file wins (its
+    ids are ``done``). Updates ``rows`` and ``done``; returns how many were judged.
+    """
+    by_id = {str(r.id): r for r in recs}
     ours = [key for key in rows if key in by_id]
-    if ours:
-        scored = score([by_id[key] for key in ours], [rows[key]["final"] for key in ours])
-        judged = []
-        for key, result in zip(ours, scored):
-            if result.score is None:
-                continue
-            row = rows.pop(key)
-            row.update(score=result.score, scores=result.scores, judge_status=result.judge_status)
-            judged.append(row)
-        append_jsonl(path, judged)
-        done.update(str(row["id"]) for row in judged)
-        if judged:
-            console.print(f"judged {len(judged)} example(s) that waited in {waiting}", highlight=False, soft_wrap=True)
+    if not ours:
+        return 0
+    judged = []
+    for key, result in zip(ours, score([by_id[key] for key in ours], [rows[key]["final"] for key in ours])):
+        rows[key].update(score=result.score, scores=result.scores, judge_status=result.judge_status)
+        if result.score is not None:
+            judged.append(rows.pop(key))
+    append_jsonl(path, judged)
+    done.update(str(row["id"]) for row in judged)
     if rows:
         rewrite_jsonl(waiting, rows.values())
-    else:
+    elif waiting.exists():
         waiting.unlink()
-    return {key for key in rows if key in by_id}
+    return len(judged)
 
 
-def _run_one(settings, bench: str, method: str, recs: list[Record], lazy: _Lazy, score, progress) -> None:
+def _run_one(settings, bench: str, method: str, recs: list[Record], lazy: _Lazy, score, progress) -> str | None:
+    """Run one benchmark x method to the end; returns why it stopped early (a judge outage), else None."""
     folder = settings.output / bench
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{method}.jsonl"
     waiting = unjudged_path(settings.output, bench, method)
+    judged = settings.scorer != "rule"
     repair_tail(path)
     found = read_results(path)
     for problem in found.problems:
@@ -622,28 +661,30 @@ def _run_one(settings, bench: str, method: str, recs: list[Record], lazy: _Lazy,
             "their examples run again", highlight=False, soft_wrap=True,
         )
     done = {str(line["id"]) for line in found.examples}
-    still_waiting = _rejudge(settings, path, waiting, recs, done, score, progress.console)
-    pending = [r for r in recs if str(r.id) not in done and str(r.id) not in still_waiting]
     title = f"{bench} / {method}"
+    rows = read_waiting(waiting, done, progress.console)
+    if rows:
+        n = settle_waiting(rows, recs, score, path, waiting, done)
+        if n:
+            progress.console.print(f"{title}: judged {n} response(s) that waited in {waiting}",
+                                   highlight=False, soft_wrap=True)
+    pending = [r for r in recs if str(r.id) not in done and str(r.id) not in rows]
     task = progress.add_task(title, total=len(recs), completed=len(recs) - len(pending), tokens=0)
     if not pending:
-        return
+        return None
     backend = lazy.get()
     chunk = max(1, int(getattr(backend, "chunk_size", 0) or settings.batch_size * 8))
     memo: dict[tuple[str, str], Scored] = {}
 
     def chain_score(part_recs: Sequence[Record], texts: Sequence[str]) -> list[float]:
-        """What a chain (Self-Refine+) decides on: the primary score; a judge that never answered stops the chunk."""
+        """What a chain (Self-Refine+) decides on: the primary score; a judge that never answered stops the method."""
         results = score(part_recs, texts)
         for record, text, result in zip(part_recs, texts, results):
             memo[(str(record.id), text)] = result
         missing = sum(result.score is None for result in results)
         if missing:
-            raise PasrError(
-                f"{bench} / {method}: the judge did not answer for {missing} of the answers this method checks "
-                f"before revising. The finished examples are saved in {path}; rerun the same command once the "
-                "judge answers again to resume."
-            )
+            raise JudgeOutage(f"the judge did not answer for {missing} of the answers {method} checks before "
+                              "revising")
         return [float(result.score) for result in results]
 
     cfg = ChainConfig(
@@ -662,9 +703,13 @@ def _run_one(settings, bench: str, method: str, recs: list[Record], lazy: _Lazy,
         try:
             outcomes = run_method(method, part, cfg)
             results: list[Scored | None] = [memo.get((str(r.id), o.final)) for r, o in zip(part, outcomes)]
-            unscored = [i for i, result in enumerate(results) if result is None]
-            for i, result in zip(unscored, score([part[i] for i in unscored], [outcomes[i].final for i in unscored])):
-                results[i] = result
+            if not judged:
+                unscored = [i for i, result in enumerate(results) if result is None]
+                texts = [outcomes[i].final for i in unscored]
+                for i, result in zip(unscored, score([part[i] for i in unscored], texts)):
+                    results[i] = result
+        except JudgeOutage as outage:
+            return f"{outage}; {finished} of {len(recs)} examples are saved"
         except PasrError:
             raise
         except Exception as err:  # noqa: BLE001 - any backend failure: keep what is done, say how to go on
@@ -674,24 +719,34 @@ def _run_one(settings, bench: str, method: str, recs: list[Record], lazy: _Lazy,
                 "rerun the same command to resume from there."
             ) from err
         lines = [
-            result_line(record, bench, method, settings.model, outcome, result,
+            result_line(record, bench, method, settings.model, outcome, result or Scored(None),
                         completion_prefix=settings.completion_prefix)
             for record, outcome, result in zip(part, outcomes, results)
         ]
         append_jsonl(path, [line for line in lines if line["score"] is not None])
-        append_jsonl(waiting, [line for line in lines if line["score"] is None])
+        done.update(str(line["id"]) for line in lines if line["score"] is not None)
+        new = {str(line["id"]): line for line in lines if line["score"] is None}
+        if new:  # generated, not judged yet: saved first, so that a kill while judging keeps them
+            append_jsonl(waiting, new.values())
+            rows.update(new)
+            progress.update(task, description=f"{title} · judging {len(new)}")
+            settle_waiting(rows, part, score, path, waiting, done)
+            progress.update(task, description=title)
         finished += len(part)
         progress.update(task, completed=finished)  # exact again: the bar counted examples as they finished
+    return None
 
 
 def write_summaries(
     settings: EvalSettings, records: dict[str, list[Record]], *, judge: Any = None, console: Any = None,
-    label: str | None = None,
+    label: str | None = None, stopped: dict[tuple[str, str], str] | None = None,
 ) -> list[dict[str, Any]]:
     """Recompute ``<method>.summary.json`` for every method file of the run's benchmarks (analyses too when
     a judge is given, for the methods asked for). Lines are read by :func:`pasr.eval.metrics.read_results`,
     as ``pasr report`` reads them: each id counts once; its problems are printed on ``console``.
-    ``label``: the run's label as ``run.json`` holds it (default: ``settings.run_label``)."""
+    ``label``: the run's label as ``run.json`` holds it (default: ``settings.run_label``). ``stopped``: why a
+    benchmark x method stopped early (its summary's ``stopped``; None otherwise). ``unjudged`` counts the
+    examples of this selection whose response waits for the judge."""
     from pasr.eval.analysis import aggregate, analyse
 
     def results(path: Path) -> list[dict[str, Any]]:
@@ -706,9 +761,12 @@ def write_summaries(
         folder = settings.output / bench
         vanilla = read_results(folder / "vanilla.jsonl").examples
         metric = metric_of(recs[0].task) if recs else "accuracy"
+        selection = {str(r.id) for r in recs}
         for method in METHODS:
             path = folder / f"{method}.jsonl"
-            if not path.exists() and not unjudged_path(settings.output, bench, method).exists():
+            waiting = unjudged_path(settings.output, bench, method)
+            note = (stopped or {}).get((bench, method))
+            if not path.exists() and not waiting.exists() and note is None:
                 continue
             lines = results(path) if path.exists() else []
             summary = summarize(
@@ -717,14 +775,18 @@ def write_summaries(
                 method=method,
                 model=settings.model,
                 label=label or settings.run_label,
-                metric=metric_of(lines[0]["task"]) if lines else metric,
+                metric=judge_metric_of(bench) if settings.scorer != "rule" else (
+                    metric_of(lines[0]["task"]) if lines else metric),
                 vanilla=vanilla,
                 seed=settings.seed,
             )
             summary["scorer"] = settings.scorer
             summary["judge_model"] = settings.judge_model if settings.scorer != "rule" else None
-            waiting = unjudged_path(settings.output, bench, method)
-            summary["unjudged"] = len({str(r.get("id")) for r in read_jsonl(waiting).rows}) if waiting.is_file() else 0
+            judged_ids = {str(line["id"]) for line in lines}
+            summary["unjudged"] = len(
+                {str(r.get("id")) for r in read_jsonl(waiting).rows} & selection - judged_ids
+            ) if waiting.is_file() else 0
+            summary["stopped"] = note
             analysis_path = folder / f"{method}.analysis.jsonl"
             if judge is not None and method in settings.methods:
                 summary["analysis"] = analyse(lines, judge, analysis_path, method)

@@ -15,7 +15,7 @@ from pasr.data.benchmarks import BENCHMARKS
 from pasr.errors import PasrError
 from pasr.eval.metrics import read_results
 from pasr.jsonl import read_jsonl
-from pasr.scoring import metric_of
+from pasr.scoring import judge_metric_of, metric_of
 
 BENCHMARK_ORDER = tuple(BENCHMARKS)  # display order of known benchmarks; unknown names follow, alphabetically
 METHOD_ORDER = ("vanilla", "pasr", "self-refine", "self-refine-oracle")
@@ -121,14 +121,12 @@ def load_run(path: str | Path) -> Run:
     info_path = path / "run.json"
     info = _read_json(info_path) if info_path.is_file() else {}
     run = Run(path=path, label=run_label(path, info), info=info)
+    waiting: list[tuple[Path, str, str]] = []  # responses the judge has not scored yet (pasr eval --scorer)
     for bench_dir in sorted(p for p in path.iterdir() if p.is_dir()):
         for file in sorted(bench_dir.glob("*.jsonl")):
             method = file.name[: -len(".jsonl")]
-            if method.endswith(".unjudged"):  # responses the judge has not scored yet (pasr eval --scorer)
-                waiting = len(read_jsonl(file).rows)
-                if waiting:
-                    run.warnings.append(f"{file}: {waiting} response(s) wait for the judge and are not counted; "
-                                        "rerun the `pasr eval` command to judge them")
+            if method.endswith(".unjudged"):
+                waiting.append((file, bench_dir.name, method[: -len(".unjudged")]))
                 continue
             if "." in method:  # <method>.analysis.jsonl and similar side files
                 continue
@@ -142,15 +140,35 @@ def load_run(path: str | Path) -> Run:
             summary = _read_json(summary_path) if summary_path.is_file() else None
             if summary is not None:
                 _check_summary(run, summary_path, summary, examples)
-            metric = (summary or {}).get("metric") or metric_of(str(examples[0].get("task", "")))
+            metric = (summary or {}).get("metric") or (
+                judge_metric_of(bench_dir.name) if run.primary_scorer == "judge"
+                else metric_of(str(examples[0].get("task", "")))
+            )
             run.results.setdefault(bench_dir.name, {})[method] = Results(
                 benchmark=bench_dir.name, method=method, path=file, examples=examples, metric=metric,
                 summary=summary,
             )
+    unjudged = 0
+    for file, bench, method in waiting:
+        results = run.get(bench, method)
+        scored = {str(e["id"]) for e in results.examples} if results else set()
+        ids = {str(row.get("id")) for row in read_jsonl(file).rows} - scored
+        if ids:
+            unjudged += len(ids)
+            run.warnings.append(f"{file}: {len(ids)} response(s) wait for the judge and are not counted; "
+                                "rerun the `pasr eval` command to judge them")
+    for by_method in run.results.values():
+        for results in by_method.values():
+            fallbacks = sum(e.get("judge_status") == "fallback" for e in results.examples)
+            if fallbacks:
+                run.warnings.append(f"{results.path}: the judge's reply held no score for {fallbacks} of "
+                                    f"{len(results.examples)} responses, scored 0 (is the judge's reply cut short?)")
     if not run.results:
+        held = f"; it holds only {unjudged} response(s) waiting for the judge: rerun `pasr eval` to judge them" \
+            if unjudged else ""
         raise PasrError(
             f"{path}: no results found; expected <benchmark>/<method>.jsonl files (e.g. "
-            f"{path / 'gsm8k' / 'vanilla.jsonl'}) as written by `pasr eval`"
+            f"{path / 'gsm8k' / 'vanilla.jsonl'}) as written by `pasr eval`{held}"
         )
     return run
 

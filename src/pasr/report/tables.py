@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pasr.report import stats
 from pasr.report.loading import BENCHMARK_ORDER, METHOD_ORDER, Run, ordered
 
-METRIC_LABEL = {"accuracy": "Acc", "f1": "F1", "rouge_l": "ROUGE-L"}
+METRIC_LABEL = {"accuracy": "Acc", "f1": "F1", "rouge_l": "ROUGE-L", "judge_accuracy": "judge Acc",
+                "judge_similarity": "judge sim", "judge_score": "judge score"}
 
 
 @dataclass
@@ -168,7 +169,8 @@ def table1_markdown(table: Table) -> str:
         cells += [_pct(row.avg_score) + mark, _tok(row.avg_tokens) + mark]
         lines.append("| " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
-    text += "\nScores are means over examples in percent (Acc: accuracy, F1: token F1, ROUGE-L: ROUGE-L F); "
+    text += ("\nScores are means over examples in percent (Acc: accuracy, F1: token F1, ROUGE-L: ROUGE-L F; "
+             "judge Acc / judge sim: the LLM judge's 0/1 verdicts / 0-1 similarity, `pasr eval --scorer judge|both`); ")
     text += "tokens are mean generated tokens per example, summed over all turns of a method.\n"
     if dagger:
         text += "† averaged over only the benchmarks this row has results for.\n"

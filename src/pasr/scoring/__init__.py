@@ -25,6 +25,15 @@ process pool under a per-item timeout; see :mod:`pasr.scoring.scorer` for why. N
 follow one rule in every family (:func:`pasr.scoring.numeric.numbers_equal`).
 """
 
-from pasr.scoring.scorer import FAMILIES, METRIC, Scorer, default_scorer, family, metric_of, score
+from pasr.scoring.scorer import (
+    FAMILIES,
+    METRIC,
+    Scorer,
+    default_scorer,
+    family,
+    judge_metric_of,
+    metric_of,
+    score,
+)
 
-__all__ = ["FAMILIES", "METRIC", "Scorer", "default_scorer", "family", "metric_of", "score"]
+__all__ = ["FAMILIES", "METRIC", "Scorer", "default_scorer", "family", "judge_metric_of", "metric_of", "score"]

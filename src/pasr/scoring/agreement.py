@@ -105,11 +105,12 @@ def _kappa(a: list[bool], b: list[bool]) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _number(value: Any) -> float | None:
-    """A score read from a file: a finite number, else None (missing or malformed counts as not scored)."""
+def score_value(value: Any) -> float | None:
+    """A score read from a file: a number in [0, 1], else None (missing, malformed or out of range counts as
+    not scored)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value) if math.isfinite(value) else None
+    return float(value) if math.isfinite(value) and 0.0 <= value <= 1.0 else None
 
 
 def agreement_from_lines(lines: Iterable[dict[str, Any]], **kw: Any) -> dict[str, Any] | None:
@@ -123,7 +124,7 @@ def agreement_from_lines(lines: Iterable[dict[str, Any]], **kw: Any) -> dict[str
         scores = line.get("scores")
         if not isinstance(scores, dict):
             continue
-        rule.append(_number(scores.get("rule")))
-        judge.append(_number(scores.get("judge")))
+        rule.append(score_value(scores.get("rule")))
+        judge.append(score_value(scores.get("judge")))
         ids.append(line.get("id"))
     return agreement(rule, judge, ids, **kw)

@@ -67,6 +67,19 @@ _NO_JUDGE = (
 )
 
 
+JUDGE_METRIC = {"general": "judge_accuracy", "choice": "judge_accuracy", "summary": "judge_similarity",
+                "open": "judge_score"}
+"""What a judge-scored summary's ``metric`` is, by judge prompt kind (:func:`pasr.prompts.judge_kind`)."""
+
+
+def judge_metric_of(task: str) -> str:
+    """The metric of ``task`` scored by the judge: ``judge_accuracy`` (0/1 verdicts), ``judge_similarity``
+    (XSum's 0-1 similarity) or ``judge_score`` (graded open answers)."""
+    from pasr.prompts import judge_kind
+
+    return JUDGE_METRIC[judge_kind(task)]
+
+
 def metric_of(task: str) -> str:
     """The metric a family or benchmark reports (accuracy, f1 or rouge_l); unknown names report accuracy."""
     try:
@@ -117,15 +130,17 @@ class Sides:
 
 
 def judge_reference(fam: str, reference: Any) -> str:
-    """The reference as the judge reads it: a DROP reference as its alternatives, the others as they are.
+    """The reference as the judge reads it: a DROP reference as its accepted answers, the others as they are.
 
-    A DROP reference may be JSON (``pasr.scoring.drop``); the judge gets ``A | B`` (alternatives), each
-    answer's spans joined by ``, ``.
+    A DROP reference lists alternatives (``A|B``, or JSON with multi-span answers, ``pasr.scoring.drop``);
+    one answer is given as its spans joined by ``, ``; several as ``any of: "A"; "B, C"``.
     """
     if fam != "drop":
         return str(reference)
-    answers = parse_reference(reference)
-    return " | ".join(", ".join(spans) for spans in answers) or str(reference)
+    answers = [", ".join(spans) for spans in parse_reference(reference)]
+    if len(answers) > 1:
+        return "any of: " + "; ".join(f'"{answer}"' for answer in answers)
+    return answers[0] if answers else str(reference)
 
 
 def _verdicts(judge: Any, items: list[dict[str, Any]]) -> list[tuple[float | None, str]]:

@@ -442,6 +442,7 @@ RULES: tuple[Rule, ...] = (
     _within(0, 1)("warmup_refine_share"),
     _min(1, optional=True)("train_size"),
     _min(1)("judge_concurrency"),
+    _min(1)("judge_max_tokens"),
     _above(0, text="> 0 seconds")("judge_timeout"),
     _min(0)("judge_retries"),
     # STaR

@@ -63,6 +63,9 @@ class JudgeArguments:
         },
     )
     judge_concurrency: int = field(default=8, metadata={"help": "Concurrent judge requests."})
+    judge_max_tokens: int = field(
+        default=16, metadata={"help": "Reply tokens per judge request (raise it for judges that reason first)."}
+    )
     judge_timeout: float = field(default=60.0, metadata={"help": "Seconds per judge request."})
     judge_fallback_score: float = field(
         default=0.0, metadata={"help": "Accuracy used when the judge fails (failures are counted and logged)."}
