@@ -75,7 +75,8 @@ class Grader:
 
 def make_settings(tmp_path, scorer, url, methods=("vanilla",), **kw):
     return EvalSettings(model="fake-model", benchmarks=["synthetic"], methods=list(methods), output=tmp_path / "run",
-                        limit=N, max_tokens=32, scorer=scorer, judge_url=url, judge_model="judge" if url else None, **kw)
+                        limit=N, max_tokens=32, scorer=scorer, judge_url=url, judge_model="judge" if url else None,
+                        **kw)
 
 
 def make_judge(server, tmp_path, **kw):

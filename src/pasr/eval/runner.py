@@ -400,7 +400,11 @@ class Scored:
     judge_status: str | None = None
 
 
-def make_scoring(settings: EvalSettings, scorer: Any, benchmark: str) -> Callable[[Sequence[Record], Sequence[str]], list[Scored]]:
+ScoreRows = Callable[[Sequence[Record], Sequence[str]], list[Scored]]
+"""Scores texts against their records (in order): one :class:`Scored` each."""
+
+
+def make_scoring(settings: EvalSettings, scorer: Any, benchmark: str) -> ScoreRows:
     """The scoring function of one benchmark under ``settings.scorer``: texts -> :class:`Scored` per record.
 
     The benchmark's name is the task (its family's rule; the judge's prompt of the PASR authors' kind for

@@ -228,12 +228,16 @@ class Scorer:
         """
         sides = self.score_sides(tasks, responses, references, questions, rule=not self.judge_all,
                                  judge=self.judge_all)
+        return self.primary(sides), sides.errors
+
+    def primary(self, sides: Sides) -> list[float]:
+        """The score this scorer gives each item of ``sides``: the judge's with ``judge_all`` and where there is
+        no rule (its ``fallback_score`` where it gave none), the rule's otherwise."""
         fallback = getattr(getattr(self.judge, "config", None), "fallback_score", 0.0)
-        scores = [
-            (fallback if j is None else j) if (self.judge_all or r is None) else r
+        return [
+            _clamp(fallback if j is None else j) if (self.judge_all or r is None) else r
             for r, j in zip(sides.rule, sides.judge)
         ]
-        return [_clamp(s) for s in scores], sides.errors
 
     def score_sides(
         self,

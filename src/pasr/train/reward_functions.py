@@ -251,15 +251,11 @@ def score_with_agreement(scorer: Any, tasks, texts, references, questions):
     try:
         sides = scorer.score_sides(tasks, texts, references, questions, rule=True, judge=True)
     except Exception as exc:  # noqa: BLE001 - the metric is optional; the reward is not
-        log.warning("scoring for the judge-vs-rule agreement failed (%s: %s); scoring as usual", type(exc).__name__, exc)
+        log.warning("scoring for the judge-vs-rule agreement failed (%s: %s); scoring as usual",
+                    type(exc).__name__, exc)
         accuracies, errors = score_batch(scorer, tasks, texts, references, questions)
         return accuracies, None, errors
-    fallback = float(getattr(getattr(scorer.judge, "config", None), "fallback_score", 0.0))
-    judged = bool(getattr(scorer, "judge_all", False))
-    accuracies = [
-        (fallback if j is None else j) if (judged or r is None) else r for r, j in zip(sides.rule, sides.judge)
-    ]
-    return accuracies, [{"rule": r, "judge": j} for r, j in zip(sides.rule, sides.judge)], sides.errors
+    return scorer.primary(sides), [{"rule": r, "judge": j} for r, j in zip(sides.rule, sides.judge)], sides.errors
 
 
 def batch_metrics(rows: list[dict], scorer: Any = None) -> dict[str, float]:
