@@ -18,7 +18,7 @@ FAMILIES = ("math", "gsm8k", "arith", "choice", "winogrande", "drop", "summary",
 
 def test_catalogue():
     assert set(BENCHMARKS) == {"gsm8k", "math500", "aime24", "arc", "gpqa", "winogrande", "commonsenseqa", "drop",
-                               "mmlu", "xsum", "synthetic"}
+                               "mmlu", "xsum", "synthetic", "sums"}
     for name, spec in BENCHMARKS.items():
         assert spec.name == name and spec.task in FAMILIES and spec.description
         assert spec.generated or spec.hub_id

@@ -238,8 +238,9 @@ def training_records(config: StarConfig) -> list[Record]:
     from pasr.train.data import load_training_records
 
     if config.dataset == "synthetic":
-        return synthetic.generate(config.star_questions, seed=config.seed + config.data_seed_offset, split="train",
-                                  **_difficulty(config))
+        return synthetic.generate_family(config.synthetic_family, config.star_questions,
+                                         seed=config.seed + config.data_seed_offset, split="train",
+                                         difficulty=config.synthetic_difficulty)
     shim = copy.copy(config)
     shim.train_size = config.star_questions
     return load_training_records(shim)
@@ -255,7 +256,8 @@ def heldout_records(config: StarConfig) -> list[Record]:
         if config.dataset != "synthetic":
             raise PasrError("star_heldout_benchmark: name a held-out benchmark for non-built-in training data "
                             "(e.g. gsm8k), or set star_heldout 0")
-        return synthetic.generate(config.star_heldout, seed=config.seed, split="test", **_difficulty(config))
+        return synthetic.generate_family(config.synthetic_family, config.star_heldout, seed=config.seed, split="test",
+                                         difficulty=config.synthetic_difficulty)
     from pasr.data.benchmarks import load_benchmark
 
     return load_benchmark(config.star_heldout_benchmark, data_file=config.star_heldout_file,
@@ -273,10 +275,17 @@ def fewshot_examples(config: StarConfig, exclude: set[str]) -> list[Shot]:
                         "(JSONL with question, solution, task) or --star_fewshot 0")
     from pasr.data import synthetic
 
-    pool = synthetic.generate(config.star_fewshot + len(exclude), seed=config.seed + FEWSHOT_SEED_OFFSET,
-                              split="train", **_difficulty(config))
-    shots = [Shot(r.question, r.task, r.reference, synthetic.solution(r, refine=False))
-             for r in pool if r.question not in exclude]
+    pool = synthetic.generate_family(config.synthetic_family, config.star_fewshot + len(exclude),
+                                     seed=config.seed + FEWSHOT_SEED_OFFSET, split="train",
+                                     difficulty=config.synthetic_difficulty)
+    if config.synthetic_family == "sums":
+        from pasr.data import sums
+
+        shots = [Shot(r.question, r.task, r.reference, sums.solution(r, kind="direct"))
+                 for r in pool if r.question not in exclude]
+    else:
+        shots = [Shot(r.question, r.task, r.reference, synthetic.solution(r, refine=False))
+                 for r in pool if r.question not in exclude]
     return shots[: config.star_fewshot]
 
 
@@ -293,10 +302,6 @@ def _read_shots(path: str, n: int, exclude: set[str]) -> list[Shot]:
     if len(shots) < n:
         raise PasrError(f"{path}: {len(shots)} few-shot examples, star_fewshot asks for {n}")
     return shots[:n]
-
-
-def _difficulty(config: StarConfig) -> dict:
-    return {} if config.synthetic_difficulty is None else {"difficulty": config.synthetic_difficulty}
 
 
 # --- the loop -----------------------------------------------------------------------------------

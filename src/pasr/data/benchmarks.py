@@ -8,7 +8,8 @@ benchmark is one entry in :data:`BENCHMARKS`.
 Sources, first match wins: ``data_file``; ``data_dir/<local_file>`` (the layout of the authors' data folder:
 gsm8k.jsonl, math.json, aime24.jsonl, arc.jsonl, gpqa.jsonl, ...); the hub (``datasets.load_dataset``, needs internet;
 offline, as :mod:`pasr.hub` decides, only what the local datasets cache holds, and a missing one fails at once).
-``synthetic`` is generated (the built-in task's held-out split) and needs neither.
+``synthetic`` and ``sums`` are generated (the built-in task's held-out split, of its ``arith`` and ``sums``
+families) and need neither.
 """
 
 from __future__ import annotations
@@ -296,6 +297,12 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             description="The built-in arithmetic word problems (pasr.data.synthetic), held-out split, "
                         "default difficulty; generated, or --data-file from `pasr data synthetic --split test`.",
         ),
+        BenchmarkSpec(
+            name="sums", task="arith", split="test", generated=True, size=500,
+            description="The built-in sums of two numbers (pasr.data.sums), held-out split: 40% easy (1-2 digits, "
+                        "no carry), 60% hard (4 digits, 2+ carries); generated, or --data-file from "
+                        "`pasr data synthetic --family sums --split test`.",
+        ),
     ]
 }
 """Every benchmark pasr knows by name."""
@@ -325,7 +332,7 @@ def load_benchmark(
 ) -> list[Record]:
     """The records of benchmark ``name``.
 
-    Source: ``data_file`` if given (for ``synthetic``: a file from ``pasr data synthetic``, any difficulty),
+    Source: ``data_file`` if given (for ``synthetic`` and ``sums``: a file from ``pasr data synthetic``),
     else the generated split, else ``data_dir/<spec.local_file>``, else the hub. ``limit`` keeps a
     random subset of that many records, the same for the same ``seed`` (in file order). ``split`` overrides
     the hub split (and the synthetic split); it does not apply to local files.
@@ -393,10 +400,14 @@ def _local(spec: BenchmarkSpec, path: Path) -> list[Record]:
     return records
 
 
+GENERATED_FAMILIES = {"synthetic": "arith", "sums": "sums"}
+"""The built-in task family each generated benchmark draws from (:func:`pasr.data.synthetic.generate_family`)."""
+
+
 def _generated(spec: BenchmarkSpec, split: str) -> list[Record]:
     from pasr.data import synthetic
 
-    records = synthetic.generate(spec.size or 500, seed=0, split=split)
+    records = synthetic.generate_family(GENERATED_FAMILIES[spec.name], spec.size or 500, seed=0, split=split)
     for record in records:
         record.meta["benchmark"] = spec.name
     return records

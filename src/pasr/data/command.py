@@ -43,15 +43,34 @@ def _check_options(*, n: int | None = None, difficulty: int | None = None, split
             raise PasrError(f"{option} {value}: must be >= 1")
 
 
+def _check_family(family: str, difficulty: int | None, easy_share: float | None) -> None:
+    """``--family`` is known, and ``--difficulty`` (arith) or ``--easy-share`` (sums) fits it."""
+    from pasr.data import synthetic
+    from pasr.errors import PasrError
+
+    synthetic.check_family(family, "--family")
+    if family != "arith" and difficulty is not None:
+        raise PasrError(f"--difficulty applies to --family arith only; {family} has --easy-share")
+    if family != "sums" and easy_share is not None:
+        raise PasrError(f"--easy-share applies to --family sums only; {family} has --difficulty")
+    if easy_share is not None and not 0 <= easy_share <= 1:
+        raise PasrError(f"--easy-share {easy_share}: must be in [0, 1]")
+
+
 @data_app.command("synthetic")
 def synthetic_command(
     output: Path = typer.Option(..., "--output", "-o", help="JSONL file to write the records to."),
-    n: int = typer.Option(1000, "--n", help="Number of problems."),
+    n: int = typer.Option(1000, "--n", "-n", help="Number of problems."),
     split: str = typer.Option("train", "--split", help="train or test (the splits never share a problem)."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same problems."),
-    difficulty: Optional[int] = typer.Option(None, "--difficulty", help="1-5; default: the built-in default."),
+    family: str = typer.Option("arith", "--family", help="arith (word problems) or sums (two-number sums, "
+                                                          "easy or hard: checking is easier than answering)."),
+    difficulty: Optional[int] = typer.Option(None, "--difficulty", help="arith only: 1-5; default: the built-in "
+                                                                         "default."),
+    easy_share: Optional[float] = typer.Option(None, "--easy-share", help="sums only: share of easy problems "
+                                                                          "(default 0.4)."),
 ) -> None:
-    """Generate built-in arithmetic word problems (task 'arith') as records JSONL."""
+    """Generate built-in problems (task 'arith': word problems, or --family sums) as records JSONL."""
     from pasr.data import synthetic
     from pasr.data.records import write_records
     from pasr.errors import PasrError
@@ -59,24 +78,39 @@ def synthetic_command(
 
     level = synthetic.DEFAULT_DIFFICULTY if difficulty is None else difficulty
     try:
+        _check_family(family, difficulty, easy_share)
         _check_options(n=n, difficulty=difficulty, split=split)
         check_output_file(output, "--output")
-        with console.status(f"generating {n} level-{level} {split} problems"):
-            records = synthetic.generate(n, seed=seed, split=split, difficulty=level)
+        if family == "sums":
+            from pasr.data import sums
+
+            share = sums.DEFAULT_EASY_SHARE if easy_share is None else easy_share
+            what, done = f"sums {split} problems", f"easy share {share:g}"
+        else:
+            what, done = f"level-{level} {split} problems", f"difficulty {level}"
+        with console.status(f"generating {n} {what}"):
+            records = synthetic.generate_family(family, n, seed=seed, split=split, difficulty=difficulty,
+                                                easy_share=easy_share)
         write_records(output, records)
     except (PasrError, OSError) as error:
         _fail(error)
-    console.print(f"wrote {len(records)} {split} problems (difficulty {level}, seed {seed}) to {output}",
-                  highlight=False)
+    kind = "sums " if family == "sums" else ""
+    console.print(f"wrote {len(records)} {kind}{split} problems ({done}, seed {seed}) to {output}", highlight=False)
 
 
 @data_app.command("warmup")
 def warmup_command(
     output: Path = typer.Option(..., "--output", "-o", help="JSONL file to write the SFT examples to."),
-    n: int = typer.Option(800, "--n", help="Number of examples (ignored with --records)."),
+    n: int = typer.Option(800, "--n", "-n", help="Number of examples (ignored with --records)."),
     seed: int = typer.Option(0, "--seed", help="Seeds the problems and the choice of refine/standard examples."),
-    difficulty: Optional[int] = typer.Option(None, "--difficulty", help="1-5; default: the built-in default."),
-    refine_share: float = typer.Option(0.5, "--refine-share", help="Share of PASR examples with a fixed slip."),
+    family: Optional[str] = typer.Option(None, "--family", help="arith or sums; default: the family of --records, "
+                                                                 "else arith."),
+    difficulty: Optional[int] = typer.Option(None, "--difficulty", help="arith only: 1-5; default: the built-in "
+                                                                         "default."),
+    easy_share: Optional[float] = typer.Option(None, "--easy-share", help="sums only: share of easy problems "
+                                                                          "(default 0.4)."),
+    refine_share: float = typer.Option(0.5, "--refine-share", help="Share of PASR examples with a refine (arith: a "
+                                                                   "fixed slip; sums: half fix a slip, half confirm)."),
     standard_share: float = typer.Option(0.25, "--standard-share", help="Share of standard-prompt examples."),
     records_file: Optional[Path] = typer.Option(None, "--records", help="Build from these synthetic records "
                                                 "(from `pasr data synthetic`) instead of new train problems."),
@@ -89,6 +123,8 @@ def warmup_command(
 
     level = synthetic.DEFAULT_DIFFICULTY if difficulty is None else difficulty
     try:
+        if family is not None or records_file is None:
+            _check_family(family or "arith", difficulty, easy_share)
         _check_options(n=None if records_file is not None else n, difficulty=difficulty,
                        shares={"--refine-share": (refine_share, False, False),
                                "--standard-share": (standard_share, False, False)})
@@ -98,10 +134,13 @@ def warmup_command(
         with console.status("writing worked solutions"):
             if records_file is not None:
                 records = read_records(records_file)
+                family = family or synthetic.family_of(records)
             else:
-                records = synthetic.generate(n, seed=seed, split="train", difficulty=level)
-            examples = synthetic.warmup_examples(records, refine_share=refine_share, seed=seed,
-                                                 standard_share=standard_share)
+                family = family or "arith"
+                records = synthetic.generate_family(family, n, seed=seed, split="train", difficulty=difficulty,
+                                                    easy_share=easy_share)
+            examples = synthetic.family_warmup_examples(family, records, refine_share=refine_share, seed=seed,
+                                                        standard_share=standard_share)
             output.parent.mkdir(parents=True, exist_ok=True)
             with output.open("w", encoding="utf-8") as handle:
                 for example in examples:
@@ -109,9 +148,14 @@ def warmup_command(
     except (PasrError, OSError) as error:
         _fail(error)
     kinds = Counter(e["kind"] for e in examples)
-    source = str(records_file) if records_file else f"{len(records)} new level-{level} train problems"
-    console.print(f"wrote {len(examples)} warm-up examples ({kinds['refine']} with a refine, {kinds['clean']} clean, "
-                  f"{kinds['standard']} standard-prompt) from {source} to {output}", highlight=False)
+    if family == "sums":
+        source = str(records_file) if records_file else f"{len(records)} new sums train problems"
+        mix = (f"{kinds['slip']} fixing a slip, {kinds['confirm']} confirming, {kinds['clean']} direct, "
+               f"{kinds['standard']} standard-prompt")
+    else:
+        source = str(records_file) if records_file else f"{len(records)} new level-{level} train problems"
+        mix = f"{kinds['refine']} with a refine, {kinds['clean']} clean, {kinds['standard']} standard-prompt"
+    console.print(f"wrote {len(examples)} warm-up examples ({mix}) from {source} to {output}", highlight=False)
 
 
 @data_app.command("own-errors")

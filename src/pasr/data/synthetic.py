@@ -5,6 +5,11 @@ answer a rule can verify. Problems are chains of whole-number steps over one qua
 She wins 8 more. Then she loses 4. How many shells does Mia have now?"), written with varied names, objects,
 verbs and sentence forms so a model cannot learn one sentence by heart.
 
+These word problems are the built-in task's default family, ``arith``. The second family, ``sums``
+(:mod:`pasr.data.sums`: two-number sums, easy or hard, where a column-by-column check is more reliable than a
+direct answer), is chosen with ``pasr data synthetic --family sums``, the ``sums`` benchmark or the config field
+``synthetic_family``; :func:`generate_family` and :func:`family_warmup_examples` pick the family's functions.
+
 Difficulty levels (``meta["difficulty"]``):
 
 1. one addition or subtraction, numbers up to 20;
@@ -51,6 +56,10 @@ TASK = "arith"
 SPLITS = ("train", "test")
 TEST_SHARE_TENTHS = 2
 """Problems whose content hash ends in 0 or 1 (mod 10) are test problems: 20%."""
+FAMILIES = ("arith", "sums")
+"""The built-in task's families: ``arith`` (this module's word problems, the default) and ``sums`` (sums of two
+numbers, easy or hard, where a column check is more reliable than a direct answer: :mod:`pasr.data.sums`)."""
+DEFAULT_FAMILY = "arith"
 
 
 @dataclass(frozen=True)
@@ -301,6 +310,18 @@ def solution(record: Record, *, refine: bool = False, rng: random.Random | None 
     that a ``<refine>`` segment catches and fixes, either at once or one step later (then the dependent step
     is redone); the final answer is always right.
     """
+    return solution_with_slips(record, refine=refine, rng=rng)[0]
+
+
+def solution_with_slips(
+    record: Record, *, refine: bool = False, rng: random.Random | None = None
+) -> tuple[str, list[list[int]]]:
+    """:func:`solution` and the ``[start, end]`` character spans of its planted error in the text.
+
+    The spans are what a warm-up should not teach: the slipped step's wrong result (and its wrong operator,
+    for a wrong-operation slip) and, when the slip is carried one step further, that step's wrong result.
+    Empty without ``refine``. ``text[start:end]`` is the wrong number (or operator) itself.
+    """
     rng = rng or random.Random(record.id)
     meta = record.meta
     steps, pron = meta.get("steps"), meta.get("pronoun", "they")
@@ -309,6 +330,7 @@ def solution(record: Record, *, refine: bool = False, rng: random.Random | None 
             f"record {record.id}: no arithmetic steps in meta; warm-up needs records from synthetic.generate"
         )
     parts = [f"{meta.get('name', pron.capitalize())} starts with {meta['start']} {meta.get('object', 'items')}."]
+    marks: list[tuple[int, int, int]] = []  # (part index, start, end) of each planted error
     slip_at = rng.randrange(len(steps)) if refine else -1
     index = 0
     while index < len(steps):
@@ -318,12 +340,21 @@ def solution(record: Record, *, refine: bool = False, rng: random.Random | None 
             index += 1
             continue
         wrong, wrong_op = _slip(rng, step)
-        parts.append(_step_sentence(step, pron, first=index == 0, result=wrong, op=wrong_op))
+        sentence = _step_sentence(step, pron, first=index == 0, result=wrong, op=wrong_op)
+        end = len(sentence) - 1  # the sentence ends "= <wrong>."
+        if wrong_op is not None:  # "<before> <op> <operand> = <wrong>.": the operator is wrong too
+            equation = _equation(step["before"], wrong_op, step["operand"], wrong)
+            op_at = end - len(equation) + len(str(step["before"])) + 1
+            marks.append((len(parts), op_at, op_at + 1))
+        marks.append((len(parts), end - len(str(wrong)), end))
+        parts.append(sentence)
         late = index + 1 < len(steps) and steps[index + 1]["op"] != "*" and rng.random() < 0.3
         if late:  # carry the wrong value one step further, then notice and redo both
             nxt = steps[index + 1]
             carried = _apply(nxt["op"], wrong, nxt["operand"])
-            parts.append(f"Then {pron} {nxt['clause']}, so {_equation(wrong, nxt['op'], nxt['operand'], carried)}.")
+            sentence = f"Then {pron} {nxt['clause']}, so {_equation(wrong, nxt['op'], nxt['operand'], carried)}."
+            marks.append((len(parts), len(sentence) - 1 - len(str(carried)), len(sentence) - 1))
+            parts.append(sentence)
         fix = _refine_text(rng, step, pron, wrong, wrong_op)
         parts.append(f"<refine>{fix}</refine>")
         if late:
@@ -334,7 +365,12 @@ def solution(record: Record, *, refine: bool = False, rng: random.Random | None 
             parts.append(f"So {_equation(step['before'], step['op'], step['operand'], step['result'])}.")
             index += 1
     parts.append(f"The answer is {record.reference}.")
-    return f"<think>{' '.join(parts)}</think><answer>{record.reference}</answer>"
+    starts, at = [], len("<think>")
+    for part in parts:
+        starts.append(at)
+        at += len(part) + 1  # parts are joined by one space
+    spans = [[starts[part] + start, starts[part] + end] for part, start, end in marks]
+    return f"<think>{' '.join(parts)}</think><answer>{record.reference}</answer>", spans
 
 
 _EQUATION = re.compile(r"(\d+)\s*([+*-])\s*(\d+)\s*=\s*(-?\d+)")
@@ -401,7 +437,10 @@ def warmup_examples(
     A ``standard_share`` of the examples use the standard system prompt and a clean solution, so the model
     also answers the plain prompt in the think/answer form; of the PASR-prompt examples, a ``refine_share``
     show a slip fixed inside ``<refine>``, the rest a clean solution. Every completion is format-valid.
-    Each example: ``{"prompt": [system, user], "completion": [assistant], "id", "kind"}``.
+    Each example: ``{"prompt": [system, user], "completion": [assistant], "id", "kind"}``; an example with a
+    planted slip also has ``"mask_spans"``: the ``[start, end]`` character spans of the slip's wrong numbers
+    (and wrong operator) in the completion's content (:func:`solution_with_slips`), which the SFT loss can
+    leave out so the warm-up teaches the fix, not the error.
     """
     from pasr.format import parse
     from pasr.prompts import PASR_SYSTEM_PROMPT, STANDARD_SYSTEM_PROMPT, chat
@@ -420,16 +459,68 @@ def warmup_examples(
     examples = []
     for index, record in enumerate(records):
         kind = kinds[index]
-        text = solution(record, refine=kind == "refine", rng=random.Random(f"{seed}:{record.id}"))
+        text, spans = solution_with_slips(record, refine=kind == "refine", rng=random.Random(f"{seed}:{record.id}"))
         if kind != "standard":
             trace = parse(text)
             if not trace.valid or trace.refined != (kind == "refine"):
                 raise AssertionError(f"warm-up solution for {record.id} breaks the PASR format: {trace.violations}")
         system = STANDARD_SYSTEM_PROMPT if kind == "standard" else PASR_SYSTEM_PROMPT
-        examples.append({
+        example = {
             "prompt": chat(system, record.question, record.task),
             "completion": [{"role": "assistant", "content": text}],
             "id": record.id,
             "kind": kind,
-        })
+        }
+        if spans:
+            example["mask_spans"] = spans
+        examples.append(example)
     return examples
+
+
+# --- families ---------------------------------------------------------------------------------
+
+
+def check_family(family: str, what: str = "family") -> str:
+    """``family`` if it is one of :data:`FAMILIES`, else a PasrError naming ``what`` (an option or a field)."""
+    if family not in FAMILIES:
+        raise PasrError(f"{what} {family!r}: must be one of {', '.join(FAMILIES)}")
+    return family
+
+
+def generate_family(
+    family: str, n: int, *, seed: int = 0, split: str = "train", difficulty: int | None = None,
+    easy_share: float | None = None,
+) -> list[Record]:
+    """``n`` problems of the built-in task's ``family``: :func:`generate` for "arith", :func:`pasr.data.sums.generate`
+    for "sums". ``difficulty`` applies to arith only and ``easy_share`` to sums only (None: the family's default);
+    the other one given is an error.
+    """
+    check_family(family)
+    if family == "sums":
+        from pasr.data import sums
+
+        if difficulty is not None:
+            raise PasrError("difficulty applies to the arith family only, not to sums (sums has easy_share)")
+        return sums.generate(n, seed=seed, split=split,
+                             easy_share=sums.DEFAULT_EASY_SHARE if easy_share is None else easy_share)
+    if easy_share is not None:
+        raise PasrError("easy_share applies to the sums family only, not to arith (arith has difficulty)")
+    return generate(n, seed=seed, split=split, difficulty=DEFAULT_DIFFICULTY if difficulty is None else difficulty)
+
+
+def family_of(records: list[Record]) -> str:
+    """The family of built-in records: "sums" when every record is a sums record (``meta["family"]``), else "arith"."""
+    return "sums" if records and all(r.meta.get("family") == "sums" for r in records) else "arith"
+
+
+def family_warmup_examples(
+    family: str, records: list[Record], *, refine_share: float = 0.5, seed: int = 0, standard_share: float = 0.25
+) -> list[dict]:
+    """The warm-up examples of ``family``: :func:`warmup_examples` or :func:`pasr.data.sums.warmup_examples`
+    (with its default split of refines into slips and confirmations)."""
+    check_family(family)
+    if family == "sums":
+        from pasr.data import sums
+
+        return sums.warmup_examples(records, refine_share=refine_share, seed=seed, standard_share=standard_share)
+    return warmup_examples(records, refine_share=refine_share, seed=seed, standard_share=standard_share)

@@ -514,6 +514,14 @@ def check_values(values: Mapping[str, Any], sources: Sources | None = None) -> N
 
         if values["synthetic_difficulty"] not in LEVELS:
             raise fail("synthetic_difficulty", f"must be one of {', '.join(map(str, LEVELS))} (or left unset)")
+    if "synthetic_family" in values:
+        from pasr.data.synthetic import FAMILIES
+
+        if values["synthetic_family"] not in FAMILIES:
+            raise fail("synthetic_family", f"must be one of {', '.join(FAMILIES)}")
+        if values["synthetic_family"] != "arith" and values.get("synthetic_difficulty") is not None:
+            raise fail("synthetic_difficulty", f"applies to synthetic_family 'arith' only; leave it unset for "
+                                               f"{values['synthetic_family']!r}")
     if star and values.get("star_backend") not in (None, "transformers", "vllm"):
         raise fail("star_backend", "must be 'transformers' or 'vllm'")
     if bool(values.get("judge_url")) != bool(values.get("judge_model")):

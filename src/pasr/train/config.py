@@ -42,6 +42,14 @@ class DataArguments:
     synthetic_difficulty: int | None = field(
         default=None, metadata={"help": "Difficulty of the built-in task (default: the task's default)."}
     )
+    synthetic_family: str = field(
+        default="arith",
+        metadata={
+            "help": "Family of the built-in task (dataset 'synthetic' and the warm-up): 'arith' (multi-step word "
+            "problems; synthetic_difficulty applies) or 'sums' (sums of two numbers, 40% easy, 60% hard 4-digit "
+            "ones, where a column check inside <refine> is more reliable than a direct answer)."
+        },
+    )
     data_seed_offset: int = field(default=0, metadata={"help": "Extra seed offset for sampling training records."})
 
 
@@ -108,6 +116,13 @@ class PasrGRPOConfig(GRPOConfig, DataArguments, JudgeArguments):
     warmup_learning_rate: float = field(default=2e-4, metadata={"help": "Warm-up SFT learning rate."})
     warmup_batch_size: int = field(default=8, metadata={"help": "Warm-up SFT batch size."})
     warmup_refine_share: float = field(default=0.5, metadata={"help": "Share of warm-up solutions with a refine."})
+    warmup_mask_slips: bool = field(
+        default=False,
+        metadata={
+            "help": "Leave the planted slip a warm-up refine fixes out of the SFT loss "
+            "(the erroneous-step masking of S^3c-Math / ISC)"
+        },
+    )
     cpu_bf16_generation: bool = field(
         default=True, metadata={"help": "On CPUs with bf16 support, generate under bf16 autocast (1.6x faster)."}
     )
@@ -154,6 +169,13 @@ class PasrSFTConfig(SFTConfig, DataArguments):
     dataset: str = field(default="warmup", metadata={"help": "'warmup' (built-in worked solutions) or 'file'."})
     warmup_examples: int = field(default=256, metadata={"help": "Number of built-in worked solutions."})
     warmup_refine_share: float = field(default=0.5, metadata={"help": "Share of worked solutions with a refine."})
+    warmup_mask_slips: bool = field(
+        default=False,
+        metadata={
+            "help": "Leave the planted slip a warm-up refine fixes out of the SFT loss "
+            "(the erroneous-step masking of S^3c-Math / ISC)"
+        },
+    )
     report_to: str | list[str] = field(default="none", metadata={"help": "trackio, wandb, tensorboard or none."})
 
     def __post_init__(self):

@@ -1,4 +1,5 @@
-"""Training questions: from the built-in task, a benchmark spec, WizardLM or a local file, into a TRL dataset.
+"""Training questions: from the built-in task (its ``synthetic_family``: arith or sums), a benchmark spec, WizardLM
+or a local file, into a TRL dataset.
 
 Everything here runs before any model is loaded, so bad data fails in seconds.
 """
@@ -37,9 +38,10 @@ def load_training_records(config: Any) -> list[Record]:
 
     name = config.dataset
     if name == "synthetic":
-        kwargs = {} if config.synthetic_difficulty is None else {"difficulty": config.synthetic_difficulty}
-        records = synthetic.generate(
-            config.train_size or 2000, seed=config.seed + config.data_seed_offset, split="train", **kwargs
+        family = synthetic.check_family(getattr(config, "synthetic_family", None) or "arith", "synthetic_family")
+        records = synthetic.generate_family(
+            family, config.train_size or 2000, seed=config.seed + config.data_seed_offset, split="train",
+            difficulty=config.synthetic_difficulty,
         )
     elif config.data_file:
         fields = parse_field_mapping(config.data_fields)

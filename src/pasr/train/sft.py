@@ -50,9 +50,11 @@ def sft_examples(config: PasrSFTConfig) -> list[dict]:
     if config.dataset == "warmup":
         from pasr.data import synthetic
 
-        kwargs = {} if config.synthetic_difficulty is None else {"difficulty": config.synthetic_difficulty}
-        records = synthetic.generate(config.warmup_examples, seed=config.seed, split="train", **kwargs)
-        return synthetic.warmup_examples(records, refine_share=config.warmup_refine_share, seed=config.seed)
+        family = synthetic.check_family(config.synthetic_family, "synthetic_family")
+        records = synthetic.generate_family(family, config.warmup_examples, seed=config.seed, split="train",
+                                            difficulty=config.synthetic_difficulty)
+        return synthetic.family_warmup_examples(family, records, refine_share=config.warmup_refine_share,
+                                                seed=config.seed)
     if config.dataset == "file":
         if not config.data_file:
             raise PasrError("dataset 'file' needs --data_file (JSONL of chat examples)")
@@ -78,17 +80,18 @@ def run_sft(config: PasrSFTConfig, model_config: ModelConfig, *, examples: list[
 
 def _train_and_save(config: PasrSFTConfig, model_config: ModelConfig, model_path: str, examples: list[dict],
                     phase: Phase) -> str:
-    import datasets
     from trl import SFTTrainer, get_peft_config
 
     from pasr.models import load_model, load_tokenizer
+    from pasr.train.masking import sft_dataset
 
     output_dir = Path(config.output_dir)
     tokenizer = load_tokenizer(model_path)
+    args, train_dataset = sft_dataset(config, examples, tokenizer)  # pre-tokenized with warmup_mask_slips
     trainer = SFTTrainer(
         model=load_model(model_path, dtype=model_config.dtype),
-        args=config,
-        train_dataset=datasets.Dataset.from_list(examples),
+        args=args,
+        train_dataset=train_dataset,
         processing_class=tokenizer,
         peft_config=get_peft_config(model_config),
     )
@@ -133,7 +136,9 @@ def warmup_model(model_path: str, grpo_config: Any, model_config: ModelConfig, p
         dataset="warmup",
         warmup_examples=grpo_config.warmup_examples,
         warmup_refine_share=grpo_config.warmup_refine_share,
+        warmup_mask_slips=grpo_config.warmup_mask_slips,
         synthetic_difficulty=grpo_config.synthetic_difficulty,
+        synthetic_family=grpo_config.synthetic_family,
         learning_rate=grpo_config.warmup_learning_rate,
         per_device_train_batch_size=grpo_config.warmup_batch_size,
         num_train_epochs=1,
