@@ -16,6 +16,36 @@ most the job in flight.
 
     python bench/cpu_evidence.py                       # the full experiment (about 80 min on 2 cores)
     python bench/cpu_evidence.py --out runs/x --seeds 0 --limit 32 --max-steps 2 --warmup-examples 16   # smoke
+
+``--family sums`` (issue 12) runs the same plan on the built-in sums family (40% easy sums without a carry, 60%
+hard 4-digit sums with 2+ carries, where a column check inside ``<refine>`` is more reliable than a direct
+answer): the held-out problems come from ``pasr data synthetic --family sums --split test``, the warm-up and
+GRPO get ``--synthetic_family sums`` (and no level), GRPO's ``max_completion_length`` follows ``--max-tokens``
+(default 192 for sums: a refining hard solution is ~160 tokens, the recipe's 128 would cut it), every arm is
+evaluated with ``pasr eval --benchmark sums`` and the default folder is runs/evidence-sums. Because the records
+carry ``meta["difficulty"]``, the evidence adds per arm the refine rate on easy and on hard problems (95% CIs,
+hard/easy ratio), the accuracy of refining and non-refining answers, the refining answers against the warm-up's
+standard-prompt answers to the same problems (paired bootstrap), tokens, and issue 12's targets
+(:mod:`pasr.report.evidence`). ``--mask-slips`` is a lever, one change at a time: the warm-up leaves its
+planted slips out of the loss (``--warmup_mask_slips true``); default folder runs/evidence[-sums]-mask-slips. A
+folder holds one experiment: continuing it with another family or warm-up is refused (OUT/experiment.json).
+
+    python bench/cpu_evidence.py --family sums        # runs/evidence-sums (about 78-113 min, see below)
+    python bench/cpu_evidence.py --family sums --mask-slips --arms pasr,control --warmup-methods vanilla,pasr \
+        --no-base-eval --versus runs/evidence-sums     # the masked-slip lever (about 55-85 min)
+
+Time: each invocation prints an estimate first (COSTS: per-job seconds from the measured arith run and the
+sums step times, simulated on the ``--jobs`` slots as :func:`run_jobs` schedules them; jobs already done are
+left out), records every job's seconds in OUT/timing.json as it ends, and prints them beside the estimate at the
+end. Arith's plan comes to 73-86 min (measured: 78). The sums plan with the recipe's 12 GRPO steps comes to
+90-129 min: its GRPO steps take 45-60 s (192-token completions; arith 30-40 s), its warm-up 34 s a step, and a batch
+of evaluations runs as long as its longest answer, 9-10 min per 500 problems for a model that refines on hard
+problems (the low end: trained models that stop refining, 3 min). So, reduction for the sums family: **8 GRPO
+steps instead of 12** (SUMS_GRPO_STEPS; the same in every arm, learning rate still decaying to 0 over the run),
+78-113 min, about 95 in the middle. Kept whole: 500 held-out problems, 3 seeds of PASR and control, every arm
+and evaluation method the issue names, one evaluation setting for all. Not cut, as it saves no wall time: the
+base model's evaluation, which runs beside the warm-up that everything else waits for. ``--max-steps 12``
+restores the recipe's length (12-16 min more).
 """
 
 from __future__ import annotations
@@ -27,7 +57,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +65,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 # Arms trained from the warm-up: name -> refine_reward_mode.
 TRAINED_ARMS = {"pasr": "comparison", "control": "none", "single": "single", "trigger": "trigger"}
+SUMS_GRPO_STEPS = 8
+"""GRPO steps of the sums experiment unless --max-steps says otherwise (the module docstring says why)."""
 
 
 @dataclass
@@ -55,11 +87,13 @@ def plan(opts: argparse.Namespace) -> list[Job]:
     out = Path(opts.out)
     warmup = out / "warmup"
     test = out / "test.jsonl"
-    eval_common = ["--benchmark", "synthetic", "--data-file", str(test), "--max-tokens", str(opts.max_tokens),
+    sums = opts.family == "sums"
+    eval_common = ["--benchmark", benchmark_of(opts), "--data-file", str(test), "--max-tokens", str(opts.max_tokens),
                    "--batch-size", str(opts.batch_size), "--dtype", opts.eval_dtype]
+    test_args = (["data", "synthetic", "--family", "sums", "--split", "test"] if sums
+                 else ["data", "synthetic", "--split", "test", "--difficulty", "3"])
     jobs = [
-        Job("test-data", ["data", "synthetic", "--split", "test", "--difficulty", "3", "--n", str(opts.limit),
-                          "--output", str(test)], test),
+        Job("test-data", [*test_args, "--n", str(opts.limit), "--output", str(test)], test),
     ]
     if opts.own_error_warmup:
         # Lever: a warm-up without refines, its own sampled mistakes spliced with fixes, then SFT on those.
@@ -89,8 +123,11 @@ def plan(opts: argparse.Namespace) -> list[Job]:
             args = ["train", "--config", "cpu-evidence.yaml", "--model_name_or_path", str(warmup / "final"),
                     "--refine_reward_mode", mode, "--seed", str(seed), "--output_dir", str(run),
                     "--resume"]  # a killed run continues from its newest checkpoint
-            if opts.max_steps is not None:
-                args += ["--max_steps", str(opts.max_steps)]
+            args += family_overrides(opts)
+            if sums:  # the recipe's 128 tokens cut a refining hard solution (~160 tokens) short
+                args += ["--max_completion_length", str(opts.max_tokens)]
+            if grpo_steps(opts) is not None:
+                args += ["--max_steps", str(grpo_steps(opts))]
             jobs.append(Job(f"train-{arm}-s{seed}", args, run / "train_summary.json", after=["warmup"]))
             trained.append((arm, seed, run / "final"))
     evals = [("eval-warmup", str(warmup / "final"), "warm-up only", opts.warmup_methods, ["warmup"])]
@@ -107,7 +144,122 @@ def plan(opts: argparse.Namespace) -> list[Job]:
 
 
 def warmup_overrides(opts: argparse.Namespace) -> list[str]:
-    return [] if opts.warmup_examples is None else ["--warmup_examples", str(opts.warmup_examples)]
+    args = [] if opts.warmup_examples is None else ["--warmup_examples", str(opts.warmup_examples)]
+    args += family_overrides(opts)
+    if opts.mask_slips:
+        args += ["--warmup_mask_slips", "true"]
+    return args
+
+
+def family_overrides(opts: argparse.Namespace) -> list[str]:
+    """Recipe overrides of the task family: the recipes are arith level 3, and sums has no level."""
+    return ["--synthetic_family", "sums", "--synthetic_difficulty", "None"] if opts.family == "sums" else []
+
+
+def benchmark_of(opts: argparse.Namespace) -> str:
+    """The `pasr eval` benchmark (and results subfolder) of the family's held-out problems."""
+    return "sums" if opts.family == "sums" else "synthetic"
+
+
+def grpo_steps(opts: argparse.Namespace) -> int | None:
+    """GRPO steps to override the recipe's 12 with: ``--max-steps``, else SUMS_GRPO_STEPS for sums (see the
+    module docstring: the time budget), else None (the recipe's)."""
+    if opts.max_steps is not None:
+        return opts.max_steps
+    return SUMS_GRPO_STEPS if opts.family == "sums" else None
+
+
+# --- time estimate ------------------------------------------------------------------------------------------
+# Seconds at one thread beside one other job, as (low, high). arith: measured in the first experiment (README,
+# "Results on CPU": warm-up 10.7 min for 32 steps, GRPO 6.3-8.6 min per 12-step run, evaluations of 500 problems
+# 4.5-5.3 min per trained model, trigger 7.1, base 6.6, the warm-up's four methods 29). sums: warm-up ~34 s/step
+# and GRPO 45-60 s/step (192-token completions) as measured for the sums recipe; its evaluations are not measured
+# yet and come from the arith fit of a bf16 batch of 16 (~1.1 s prefill + ~0.095 s per token of the batch's
+# longest answer, 32 batches per 500 problems): a direct answer is ~34 tokens (2.4 min per 500), a refining hard
+# one ~165 (9 min: any batch with one of those runs that long). Trained models land between the two, by whether
+# they still refine; self-refine's feedback round may run to the token limit.
+COSTS = {
+    "arith": {"warmup_step": (20, 20), "grpo_step": (28, 40), "startup": (30, 30),
+              "eval": {"vanilla": (270, 270), "pasr": (265, 320), "pasr@warmup": (300, 300),
+                       "pasr@trigger": (426, 426), "pasr@base": (396, 396), "self-refine": (660, 660),
+                       "self-refine-oracle": (510, 510)}},
+    "sums": {"warmup_step": (34, 34), "grpo_step": (45, 60), "startup": (45, 45),
+             "eval": {"vanilla": (145, 145), "pasr": (145, 540), "pasr@warmup": (540, 540),
+                      "pasr@trigger": (540, 540), "pasr@base": (620, 620), "self-refine": (700, 900),
+                      "self-refine-oracle": (450, 750)}},
+}
+OWN_ERROR_COSTS = {"own-errors": (210, 210), "warmup": (980, 980)}
+"""The own-error lever's chain (README: 29 min in all, with the clean warm-up's 9.2)."""
+
+
+def recipe_value(recipe: str, key: str):
+    import yaml
+
+    return yaml.safe_load((ROOT / "src" / "pasr" / "recipes" / recipe).read_text(encoding="utf-8")).get(key)
+
+
+def job_seconds(job: Job, opts: argparse.Namespace) -> tuple[float, float]:
+    """(low, high) seconds ``job`` is expected to take (COSTS)."""
+    costs = COSTS[opts.family]
+    start = costs["startup"]
+    if job.name == "test-data":
+        return (5.0, 5.0)
+    if opts.own_error_warmup and job.name in OWN_ERROR_COSTS:
+        return OWN_ERROR_COSTS[job.name]
+    if job.name in ("warmup", "warmup-clean"):
+        examples = opts.warmup_examples or recipe_value("cpu-evidence-warmup.yaml", "warmup_examples")
+        steps = -(-examples // 8)
+        return tuple(start[k] + steps * costs["warmup_step"][k] for k in (0, 1))
+    if job.name.startswith("train-"):
+        steps = grpo_steps(opts) or recipe_value("cpu-evidence.yaml", "max_steps")
+        return tuple(start[k] + steps * costs["grpo_step"][k] for k in (0, 1))
+    if job.name.startswith("eval-"):
+        who = job.name.removeprefix("eval-").rsplit("-s", 1)[0]
+        methods = job.args[job.args.index("--methods") + 1].split(",") if "--methods" in job.args else ["pasr"]
+        per = [costs["eval"].get(f"{m}@{who}", costs["eval"].get(m, costs["eval"]["pasr"])) for m in methods]
+        scale = opts.limit / 500
+        return tuple(start[k] + scale * sum(p[k] for p in per) for k in (0, 1))
+    return (start[0], start[1])
+
+
+def simulate(jobs: list[Job], seconds: dict[str, float], slots: int) -> float:
+    """Wall seconds of ``jobs`` scheduled as :func:`run_jobs` does (plan order, ``slots`` threads)."""
+    clock, pending, running, finished = 0.0, list(jobs), {}, set()
+    while pending or running:
+        for job in list(pending):
+            busy = sum(j.threads for j, _ in running.values())
+            if busy + job.threads <= max(slots, job.threads) and all(a in finished for a in job.after):
+                running[job.name] = (job, clock + seconds[job.name])
+                pending.remove(job)
+        if not running:
+            raise ValueError(f"jobs {[j.name for j in pending]} wait on jobs not in the plan")
+        name, (job, clock) = min(running.items(), key=lambda item: item[1][1])
+        del running[name]
+        finished.add(name)
+    return clock
+
+
+def estimate(jobs: list[Job], opts: argparse.Namespace) -> dict:
+    """Expected seconds per job not yet done, and the wall time they take on ``--jobs`` slots (low, high)."""
+    done = {j.name for j in jobs if j.done.exists()}
+    # a prerequisite already done takes no time now
+    todo = [replace(j, after=[a for a in j.after if a not in done]) for j in jobs if j.name not in done]
+    per_job = {j.name: job_seconds(j, opts) for j in todo}
+    return {
+        "jobs": {name: [round(v) for v in pair] for name, pair in per_job.items()},
+        "cpu_s": [round(sum(p[k] for p in per_job.values())) for k in (0, 1)],
+        "wall_s": [round(simulate(todo, {n: p[k] for n, p in per_job.items()}, opts.jobs)) for k in (0, 1)],
+        "done": sorted(done),
+    }
+
+
+def print_estimate(est: dict) -> None:
+    low, high = (s / 60 for s in est["wall_s"])
+    cpu_low, cpu_high = (s / 60 for s in est["cpu_s"])
+    left = f" ({len(est['done'])} jobs already done)" if est["done"] else ""
+    print(f"estimate: {len(est['jobs'])} jobs{left}, {cpu_low:.0f}-{cpu_high:.0f} CPU-minutes, about "
+          f"{low:.0f}-{high:.0f} min of wall time with the built-in 135M model (COSTS in {Path(__file__).name})",
+          flush=True)
 
 
 def run_jobs(jobs: list[Job], opts: argparse.Namespace) -> dict[str, float]:
@@ -174,13 +326,29 @@ def record_timing(out: Path, entries: dict) -> None:
 
 def evidence(opts: argparse.Namespace) -> dict:
     """Arm-against-arm comparisons and the targets, written to OUT/evidence.{md,json}."""
-    from pasr.report.evidence import (Arm, arms_markdown, arms_plot, check_targets, compare, comparisons_markdown,
-                                      load_arm, refine_claims, refine_vs_standard, refines_by_phase,
-                                      require_same_generation, targets_markdown, training_markdown,
-                                      training_refine_vs_baseline)
+    from pasr.report.evidence import (
+        Arm,
+        arms_markdown,
+        arms_plot,
+        check_targets,
+        compare,
+        comparisons_markdown,
+        difficulty_evidence,
+        difficulty_markdown,
+        load_arm,
+        read_difficulties,
+        refine_claims,
+        refine_vs_standard,
+        refines_by_phase,
+        require_same_generation,
+        targets_markdown,
+        training_markdown,
+        training_refine_vs_baseline,
+    )
 
     out = Path(opts.out)
     ev = out / "eval"
+    bench = benchmark_of(opts)
 
     def seeds_of(arm: str, folder: Path = ev) -> list[Path]:
         return [folder / f"{arm}-s{seed}" for seed in opts.seeds if (folder / f"{arm}-s{seed}" / ".done").exists()]
@@ -197,6 +365,8 @@ def evidence(opts: argparse.Namespace) -> dict:
         Arm("self-refine-oracle", "self-refine-oracle (on the warm-up)", "self-refine-oracle", [ev / "warmup"]),
         Arm("base", "PASR(+prompt) on the base model", "pasr", [ev / "base"]),
     ]
+    for spec in arm_specs:
+        spec.benchmark = bench
     warmup_methods = opts.warmup_methods.split(",")
     arm_specs = [a for a in arm_specs if a.runs and (a.runs != [ev / "warmup"] or a.method in warmup_methods)
                  and (a.runs != [ev / "base"] or opts.base_eval)]
@@ -206,7 +376,10 @@ def evidence(opts: argparse.Namespace) -> dict:
                       if "warmup" in arms and "warmup-standard" in arms else {"pairs": 0})
     claims = {arm: refine_claims(sorted((out / "train").glob(f"{arm}-s*/rollouts.jsonl"))) for arm in TRAINED_ARMS}
     phases = {arm: refines_by_phase(sorted((out / "train").glob(f"{arm}-s*/rollouts.jsonl"))) for arm in TRAINED_ARMS}
-    targets, comparisons = check_targets(arms, training=training)
+    # problems labelled easy / hard (sums): refine rates, accuracy and tokens by difficulty, issue 12's targets
+    difficulties = read_difficulties(out / "test.jsonl") if (out / "test.jsonl").exists() else {}
+    detail = difficulty_evidence(arms, difficulties) if difficulties else None
+    targets, comparisons = check_targets(arms, training=training, difficulty=detail)
     if "control" in arms:  # does the accuracy reward alone clear the bar PASR is held to?
         comparisons["control-vs-warmup"] = compare(arms["control"], arms["warmup"])
     versus = {}
@@ -214,7 +387,7 @@ def evidence(opts: argparse.Namespace) -> dict:
         other = Path(opts.versus) / "eval"
         for name in ("pasr", "control"):
             if name in arms and seeds_of(name, other):
-                theirs = load_arm(Arm(f"{name}@{opts.versus}", name, "pasr", seeds_of(name, other)))
+                theirs = load_arm(Arm(f"{name}@{opts.versus}", name, "pasr", seeds_of(name, other), bench))
                 require_same_generation({"here": arms[name], "there": theirs})
                 versus[name] = compare(arms[name], theirs)
     summaries = {p.parent.name: json.loads(p.read_text()) for p in sorted((out / "train").glob("*/train_summary.json"))}
@@ -231,14 +404,24 @@ def evidence(opts: argparse.Namespace) -> dict:
         "warmup_refines_vs_standard": warmup_refines,
         "train_summaries": summaries,
     }
+    if detail is not None:
+        result["difficulty"] = detail
     (out / "evidence.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     arms_plot(arms, out / "evidence-arms.png")
     n = len(next(iter(arms.values())).scores)
+    if detail is None:
+        title = f"# CPU evidence: {n} held-out level-3 problems, greedy, {opts.max_tokens} tokens"
+    else:
+        counts = ", ".join(f"{sum(1 for i in next(iter(arms.values())).scores if difficulties[i] == label)} {label}"
+                           for label in detail["labels"])
+        title = (f"# CPU evidence ({opts.family}): {n} held-out problems ({counts}), greedy, {opts.max_tokens} "
+                 f"tokens, {grpo_steps(opts) or recipe_value('cpu-evidence.yaml', 'max_steps')} GRPO steps")
     text = [
-        f"# CPU evidence: {n} held-out level-3 problems, greedy, {opts.max_tokens} tokens",
+        title,
         "", "## Arms", "", arms_markdown(arms), "", "![arms](evidence-arms.png)",
         "", "## PASR against each arm (seeds pooled per problem)", "", comparisons_markdown(comparisons, arms),
         "", "## Targets", "", targets_markdown(targets),
+        *(["", "## Easy and hard problems", "", difficulty_markdown(detail, arms)] if detail is not None else []),
         "", "## Refines during PASR training (training questions, T=0.9)", "",
         training_markdown(training),
         "", "Refines that state a calculation (\"14 + 8 is 22\"), and how many of those calculations are right:",
@@ -272,14 +455,20 @@ def evidence(opts: argparse.Namespace) -> dict:
 
 def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="runs/evidence")
+    parser.add_argument("--out", default=None,
+                        help="experiment folder (default runs/evidence, runs/evidence-sums for --family sums, "
+                             "-mask-slips added for --mask-slips)")
+    parser.add_argument("--family", default="arith", choices=["arith", "sums"],
+                        help="built-in task: arith (level-3 word problems) or sums (40%% easy, 60%% hard sums)")
     parser.add_argument("--model", default="smollm2-135m-instruct", help="base model of the warm-up")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--ablation-seeds", type=int, default=1, help="seeds the single/trigger arms run with")
     parser.add_argument("--limit", type=int, default=500, help="held-out problems")
-    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--max-tokens", type=int, default=None,
+                        help="eval tokens (default 128; 192 for --family sums, which GRPO's "
+                             "max_completion_length then follows: a refining hard sum is ~160 tokens)")
     parser.add_argument("--batch-size", type=int, default=16, help="eval batch size")
-    parser.add_argument("--max-steps", type=int, default=None, help="override the recipe's GRPO steps")
+    parser.add_argument("--max-steps", type=int, default=None, help="override the recipe's GRPO steps (12; 8 by default for --family sums, for time)")
     parser.add_argument("--warmup-examples", type=int, default=None, help="override the warm-up recipe's size")
     parser.add_argument("--jobs", type=int, default=2, help="jobs at a time (one thread each)")
     parser.add_argument("--arms", type=lambda v: v.split(","), default=list(TRAINED_ARMS),
@@ -293,6 +482,8 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
                              "bf16 CPU than auto (fp32 weights under bf16 autocast); see bench/bench_cpu_decode.py")
     parser.add_argument("--own-error-warmup", action="store_true",
                         help="lever: warm-up refines spliced after the warm-up model's own sampled mistakes")
+    parser.add_argument("--mask-slips", action="store_true",
+                        help="lever: the warm-up leaves its planted slips out of the loss (warmup_mask_slips)")
     parser.add_argument("--own-error-problems", type=int, default=160,
                         help="training problems sampled for --own-error-warmup")
     parser.add_argument("--keep-checkpoints", action="store_true",
@@ -303,14 +494,67 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
                         help="no new jobs: report and evidence over the finished evals of --seeds")
     parser.add_argument("--standard-eval", action="store_true",
                         help="also evaluate the PASR models with the standard prompt (+20 CPU-minutes)")
-    return parser.parse_args(argv)
+    opts = parser.parse_args(argv)
+    if opts.own_error_warmup and opts.family != "arith":
+        parser.error("--own-error-warmup samples arith problems (pasr data own-errors); not with --family sums")
+    if opts.own_error_warmup and opts.mask_slips:
+        parser.error("--own-error-warmup and --mask-slips are two levers: one change at a time")
+    if opts.out is None:
+        opts.out = "runs/evidence" + ("-sums" if opts.family == "sums" else "") + ("-mask-slips" if opts.mask_slips else "")
+    if opts.max_tokens is None:
+        opts.max_tokens = 192 if opts.family == "sums" else 128
+    return opts
+
+
+def check_experiment(opts: argparse.Namespace) -> None:
+    """One experiment per folder: refuse to continue OUT with another family or warm-up, whose finished jobs (the
+    warm-up above all) a rerun would otherwise take as its own. Recorded in OUT/experiment.json when not the
+    default; a folder without one (every folder from before --family) holds the default."""
+    out = Path(opts.out)
+    mine = {"family": opts.family, "mask_slips": opts.mask_slips}
+    default = {"family": "arith", "mask_slips": False}
+    path = out / "experiment.json"
+    if path.exists():
+        theirs = {**default, **json.loads(path.read_text(encoding="utf-8"))}
+    elif (out / "test.jsonl").exists() or (out / "warmup").exists():
+        theirs = default
+    else:
+        theirs = mine
+    if theirs != mine:
+        def say(s: dict) -> str:
+            return f"--family {s['family']}" + (" --mask-slips" if s["mask_slips"] else "")
+
+        raise SystemExit(f"{out} holds the experiment of {say(theirs)}, not {say(mine)}: choose another --out")
+    if mine != default:
+        out.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(mine) + "\n", encoding="utf-8")
+
+
+def timing_markdown(jobs: list[Job], opts: argparse.Namespace) -> str:
+    """Measured minutes per job (OUT/timing.json, every invocation) beside the estimate (COSTS)."""
+    timing = Path(opts.out) / "timing.json"
+    measured = json.loads(timing.read_text(encoding="utf-8")) if timing.exists() else {}
+    lines = ["| Job | measured min | estimated min |", "|---|---:|---:|"]
+    for job in jobs:
+        low, high = job_seconds(job, opts)
+        guess = f"{low / 60:.1f}" if low == high else f"{low / 60:.1f}-{high / 60:.1f}"
+        took = f"{measured[job.name] / 60:.1f}" if job.name in measured else "–"
+        lines.append(f"| {job.name} | {took} | {guess} |")
+    cpu = sum(measured.get(j.name, 0.0) for j in jobs)
+    walls = measured.get("invocation_wall_s", [])
+    lines += ["", f"Measured: {cpu / 60:.1f} CPU-minutes in jobs; wall time of the invocations so far "
+                  f"{sum(walls) / 60:.1f} min ({', '.join(f'{w / 60:.1f}' for w in walls) or 'none finished'})."]
+    return "\n".join(lines)
 
 
 def main() -> None:
     opts = parse_options()
     started = time.perf_counter()
+    check_experiment(opts)
+    jobs = plan(opts)
     if not opts.analyse_only:
-        run_jobs(plan(opts), opts)
+        print_estimate(estimate(jobs, opts))
+        run_jobs(jobs, opts)
     out = Path(opts.out)
     done = sorted(str(p.parent) for p in (out / "eval").glob("*/.done"))
     subprocess.run([*pasr_cli(), "report", *done, "-o", str(out / "report"),
@@ -327,6 +571,8 @@ def main() -> None:
     walls = json.loads(timing.read_text(encoding="utf-8")).get("invocation_wall_s", []) if timing.exists() else []
     record_timing(out, {"invocation_wall_s": [*walls, round(wall, 1)]})
     print((out / "evidence.md").read_text(encoding="utf-8"))
+    print("## Job times\n")
+    print(timing_markdown(jobs, opts) + "\n")
     met = sum(t["passed"] for t in result["targets"])
     print(f"{met}/{len(result['targets'])} targets met; wall time of this invocation {wall / 60:.1f} min")
     print(f"evidence: {out / 'evidence.md'}  report: {out / 'report' / 'report.html'}  logs: {out / 'logs'}")

@@ -93,3 +93,212 @@ def test_finished_runs_lose_checkpoints_but_keep_the_model(bench, tmp_path):
         assert sorted(p.name for p in run.iterdir() if p.is_dir()) == ["final"]
         assert (run / "final" / "config.json").exists()
     assert not options(bench).keep_checkpoints and options(bench, "--keep-checkpoints").keep_checkpoints
+
+
+def plain(job, out):
+    """A job's name, arguments, done file and prerequisites with the experiment folder written as OUT."""
+    return (job.name, [a.replace(str(out), "OUT") for a in job.args], str(job.done).replace(str(out), "OUT"),
+            job.after, job.threads)
+
+
+def test_sums_plan_changes_the_family_and_nothing_else(bench, tmp_path):
+    arith = {j.name: j for j in bench.plan(options(bench, "--out", str(tmp_path)))}
+    opts = options(bench, "--out", str(tmp_path), "--family", "sums")
+    assert opts.max_tokens == 192
+    jobs = {j.name: j for j in bench.plan(opts)}
+    assert list(jobs) == list(arith)  # the same arms, seeds, evaluations and order
+    test = jobs["test-data"]
+    assert test.args[:4] == ["data", "synthetic", "--family", "sums"] and "--difficulty" not in test.args
+    assert flag(test, "--split") == "test" and flag(test, "--n") == "500"
+    assert flag(test, "--output") == str(tmp_path / "test.jsonl") and test.done == tmp_path / "test.jsonl"
+    warmup = jobs["warmup"]
+    assert flag(warmup, "--synthetic_family") == "sums" and flag(warmup, "--synthetic_difficulty") == "None"
+    assert "--warmup_mask_slips" not in warmup.args
+    assert warmup.done == tmp_path / "warmup" / "final" / "config.json"
+    for name, job in jobs.items():
+        if name.startswith("train-"):
+            arm, seed = name.removeprefix("train-").rsplit("-s", 1)
+            assert flag(job, "--refine_reward_mode") == bench.TRAINED_ARMS[arm] and flag(job, "--seed") == seed
+            assert flag(job, "--config") == "cpu-evidence.yaml" and "--resume" in job.args
+            assert flag(job, "--synthetic_family") == "sums" and flag(job, "--synthetic_difficulty") == "None"
+            assert flag(job, "--max_completion_length") == "192"  # a refining hard sum is ~160 tokens
+            assert flag(job, "--max_steps") == str(bench.SUMS_GRPO_STEPS) == "8"  # the time budget's reduction
+            assert job.done == tmp_path / "train" / f"{arm}-s{seed}" / "train_summary.json"
+        if name.startswith("eval-"):
+            assert flag(job, "--benchmark") == "sums" and flag(job, "--max-tokens") == "192"
+            assert flag(job, "--data-file") == str(tmp_path / "test.jsonl") and flag(job, "--dtype") == "bfloat16"
+            assert job.done == tmp_path / "eval" / name.removeprefix("eval-") / ".done"
+            # everything else as in the arith plan
+            drop = {"--benchmark", "--max-tokens"}
+            mine = [a for i, a in enumerate(job.args) if a not in drop and job.args[i - 1] not in drop]
+            theirs = [a for i, a in enumerate(arith[name].args) if a not in drop and arith[name].args[i - 1] not in drop]
+            assert mine == theirs and job.after == arith[name].after
+    assert flag(jobs["eval-warmup"], "--methods") == "vanilla,pasr,self-refine,self-refine-oracle"
+    # --max-steps and --max-tokens still override, GRPO's completion length following the eval's tokens
+    jobs = {j.name: j for j in bench.plan(options(bench, "--out", str(tmp_path), "--family", "sums",
+                                                  "--max-steps", "12", "--max-tokens", "256"))}
+    assert flag(jobs["train-pasr-s0"], "--max_steps") == "12"
+    assert flag(jobs["train-pasr-s0"], "--max_completion_length") == "256"
+    assert flag(jobs["eval-pasr-s0"], "--max-tokens") == "256"
+
+
+def test_default_folders_and_token_limits(bench):
+    assert options(bench).out == "runs/evidence" and options(bench).max_tokens == 128
+    assert options(bench, "--family", "sums").out == "runs/evidence-sums"
+    assert options(bench, "--family", "sums", "--mask-slips").out == "runs/evidence-sums-mask-slips"
+    assert options(bench, "--mask-slips").out == "runs/evidence-mask-slips"
+    assert options(bench, "--family", "sums", "--out", "runs/x").out == "runs/x"
+
+
+def test_mask_slips_lever_changes_the_warmup_only(bench, tmp_path):
+    for family in ("sums", "arith"):
+        base = bench.plan(options(bench, "--out", str(tmp_path / "a"), "--family", family))
+        lever = bench.plan(options(bench, "--out", str(tmp_path / "b"), "--family", family, "--mask-slips"))
+        assert len(base) == len(lever)
+        for mine, theirs in zip(lever, base):
+            mine, theirs = plain(mine, tmp_path / "b"), plain(theirs, tmp_path / "a")
+            if mine[0] == "warmup":
+                assert mine[1] == [*theirs[1], "--warmup_mask_slips", "true"]
+                assert mine[2:] == theirs[2:]
+            else:
+                assert mine == theirs
+
+
+@pytest.mark.parametrize("args", [["--family", "sums", "--own-error-warmup"], ["--own-error-warmup", "--mask-slips"]])
+def test_levers_that_do_not_combine_are_refused(bench, args, capsys):
+    with pytest.raises(SystemExit):
+        options(bench, *args)
+    assert "--own-error-warmup" in capsys.readouterr().err
+
+
+def test_a_folder_holds_one_experiment(bench, tmp_path):
+    arith = tmp_path / "arith"
+    (arith / "warmup").mkdir(parents=True)  # a folder from before --family: arith, unmasked
+    bench.check_experiment(options(bench, "--out", str(arith)))
+    assert not (arith / "experiment.json").exists()  # arith folders stay as they were
+    with pytest.raises(SystemExit, match="holds the experiment of --family arith, not --family sums"):
+        bench.check_experiment(options(bench, "--out", str(arith), "--family", "sums"))
+    sums = tmp_path / "sums"
+    bench.check_experiment(options(bench, "--out", str(sums), "--family", "sums"))
+    assert json.loads((sums / "experiment.json").read_text()) == {"family": "sums", "mask_slips": False}
+    bench.check_experiment(options(bench, "--out", str(sums), "--family", "sums"))  # a rerun continues
+    with pytest.raises(SystemExit, match="not --family sums --mask-slips"):
+        bench.check_experiment(options(bench, "--out", str(sums), "--family", "sums", "--mask-slips"))
+    with pytest.raises(SystemExit, match="--family sums, not --family arith"):
+        bench.check_experiment(options(bench, "--out", str(sums)))
+
+
+def test_time_estimate_simulates_the_schedule_and_skips_done_jobs(bench, tmp_path, capsys):
+    Job = bench.Job
+    jobs = [Job("w", [], tmp_path / "w"), Job("a", [], tmp_path / "a", after=["w"]),
+            Job("b", [], tmp_path / "b", after=["w"]), Job("c", [], tmp_path / "c")]
+    # two slots: w and c start; c ends at 3; w at 10; a and b run side by side to 15
+    assert bench.simulate(jobs, {"w": 10, "a": 5, "b": 5, "c": 3}, 2) == 15
+    assert bench.simulate(jobs, {"w": 10, "a": 5, "b": 5, "c": 3}, 1) == 23
+
+    opts = options(bench, "--out", str(tmp_path), "--family", "sums")
+    plan = bench.plan(opts)
+    est = bench.estimate(plan, opts)
+    low, high = est["wall_s"]
+    assert 60 * 60 < low <= high < 120 * 60  # "about 90 minutes", the range the docstring gives
+    assert est["jobs"]["train-pasr-s0"] == [45 + 8 * 45, 45 + 8 * 60]  # startup + 8 steps of 45-60 s
+    assert est["jobs"]["warmup"][0] == 45 + 32 * 34  # 256 examples, batch 8
+    (tmp_path / "test.jsonl").write_text("")
+    (tmp_path / "warmup" / "final").mkdir(parents=True)
+    (tmp_path / "warmup" / "final" / "config.json").write_text("{}")
+    rest = bench.estimate(plan, opts)
+    assert rest["done"] == ["test-data", "warmup"] and "warmup" not in rest["jobs"]
+    assert rest["wall_s"][0] < low - 10 * 60  # the warm-up's 19 min, less the base model's eval beside it
+    assert all(j.after == ["warmup"] for j in plan if j.name.startswith("train-"))  # the plan is left as it was
+    bench.print_estimate(rest)
+    assert "(2 jobs already done)" in capsys.readouterr().out
+    arith = options(bench, "--out", str(tmp_path / "arith"))
+    low, high = bench.estimate(bench.plan(arith), arith)["wall_s"]
+    assert 70 * 60 < low <= 78 * 60 <= high < 90 * 60  # the measured run took 78 min
+
+
+def test_jobs_run_once_across_invocations_and_their_times_are_kept(bench, tmp_path, monkeypatch):
+    record = tmp_path / "started.txt"
+    fake = ("import sys, pathlib; pathlib.Path(sys.argv[1]).write_text('x'); "
+            f"open({str(record)!r}, 'a').write(sys.argv[1] + '\\n')")
+    monkeypatch.setattr(bench, "pasr_cli", lambda: [sys.executable, "-c", fake])
+    out = tmp_path / "out"
+    opts = options(bench, "--out", str(out), "--jobs", "2")
+    Job = bench.Job
+    jobs = [Job("a", [str(tmp_path / "a")], tmp_path / "a"),
+            Job("b", [str(tmp_path / "b")], tmp_path / "b", after=["a"]),
+            Job("eval-c", [str(tmp_path / "c")], out / "eval" / "c" / ".done", after=["b"])]
+    (tmp_path / "a").write_text("done before")  # finished in an earlier invocation
+    seconds = bench.run_jobs(jobs, opts)
+    assert sorted(seconds) == ["b", "eval-c"]
+    assert record.read_text().splitlines() == [str(tmp_path / "b"), str(tmp_path / "c")]
+    assert (out / "eval" / "c" / ".done").exists()  # an eval's done file is written when it ends
+    timing = json.loads((out / "timing.json").read_text())
+    assert set(timing) == {"b", "eval-c"}
+    assert bench.run_jobs(jobs, opts) == {}  # a rerun starts nothing
+    assert len(record.read_text().splitlines()) == 2
+    text = bench.timing_markdown(jobs, opts)
+    assert f"| b | {timing['b'] / 60:.1f} |" in text and "| a | – |" in text
+
+
+def fake_experiment(out: Path, family: str) -> None:
+    """A finished experiment's held-out records and eval folders, two seeds of PASR and control, one of trigger."""
+    bench_name = "sums" if family == "sums" else "synthetic"
+    ids = [f"p{i}" for i in range(10)]
+    labels = {p: ("easy" if i < 4 else "hard") if family == "sums" else 3 for i, p in enumerate(ids)}
+    out.mkdir(parents=True)
+    (out / "test.jsonl").write_text("".join(
+        json.dumps({"id": p, "question": f"q{p}", "reference": "1", "task": "arith", "meta": {"difficulty": d}}) + "\n"
+        for p, d in labels.items()))
+
+    def run(name: str, method: str, refined: set[str], right: set[str], tokens: float = 40.0) -> None:
+        folder = out / "eval" / name
+        (folder / bench_name).mkdir(parents=True, exist_ok=True)
+        (folder / ".done").write_text("1\n")
+        (folder / bench_name / f"{method}.jsonl").write_text("".join(
+            json.dumps({"id": p, "score": float(p in right), "tokens": 160.0 if p in refined else tokens,
+                        "refined": p in refined, "format_valid": True, "task": "arith"}) + "\n" for p in ids))
+
+    run("pasr-s0", "pasr", {"p4", "p5", "p6"}, {"p0", "p1", "p2", "p3", "p4", "p5", "p6"})
+    run("pasr-s1", "pasr", {"p4", "p5", "p0"}, {"p0", "p1", "p2", "p3", "p4", "p5"})
+    run("control-s0", "pasr", set(), {"p0", "p1", "p2", "p3", "p9"})
+    run("control-s1", "pasr", set(), {"p0", "p1", "p2", "p3"})
+    run("trigger-s0", "pasr", set(ids), {"p0", "p1", "p2", "p3", "p4"})
+    run("warmup", "pasr", {"p0", "p5"}, {"p0", "p1", "p2", "p3"})
+    run("warmup", "vanilla", set(), {"p0", "p1", "p2", "p3", "p7"}, tokens=30.0)
+
+
+def evidence_options(bench, out, *extra):
+    return options(bench, "--out", str(out), "--seeds", "0", "1", "--arms", "pasr,control,trigger",
+                   "--warmup-methods", "vanilla,pasr", "--no-base-eval", *extra)
+
+
+def test_sums_evidence_reports_difficulty_and_issue_12_targets(bench, tmp_path):
+    out = tmp_path / "sums"
+    fake_experiment(out, "sums")
+    result = bench.evidence(evidence_options(bench, out, "--family", "sums"))
+    detail = result["difficulty"]
+    assert detail["labels"] == ["easy", "hard"]
+    pasr = detail["arms"]["pasr"]["hard_vs_easy"]
+    assert pasr["easy"] == pytest.approx(1 / 8) and pasr["hard"] == pytest.approx(5 / 12)  # p0 once; p4, p5 twice, p6 once
+    assert detail["arms"]["pasr"]["by_difficulty"]["hard"]["refining"]["accuracy"] == pytest.approx(1.0)
+    assert detail["refining_vs_reference"]["pasr"]["all"]["pairs"] == 6
+    assert detail["pasr_vs_trigger"]["token_ratio"] < 0.8
+    names = [t["name"] for t in result["targets"]]
+    assert "PASR is not worse than the plain-GRPO control" in names
+    assert "PASR refines more on hard problems" in names and "PASR needs fewer tokens than the trigger reward" in names
+    text = (out / "evidence.md").read_text()
+    assert text.startswith("# CPU evidence (sums): 10 held-out problems (4 easy, 6 hard), greedy, 192 tokens, 8 GRPO")
+    assert "## Easy and hard problems" in text and "### Hard against easy" in text
+    assert json.loads((out / "evidence.json").read_text())["difficulty"]["labels"] == ["easy", "hard"]
+
+
+def test_arith_evidence_has_no_difficulty_section(bench, tmp_path):
+    out = tmp_path / "arith"
+    fake_experiment(out, "arith")
+    result = bench.evidence(evidence_options(bench, out))
+    assert "difficulty" not in result
+    assert [t["name"] for t in result["targets"]][:2] == ["PASR beats warm-up only", "PASR beats plain-GRPO control"]
+    text = (out / "evidence.md").read_text()
+    assert text.startswith("# CPU evidence: 10 held-out level-3 problems, greedy, 128 tokens")
+    assert "Easy and hard" not in text

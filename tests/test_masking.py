@@ -228,3 +228,19 @@ def test_grpo_warmup_passes_the_option_to_its_sft(tmp_path, monkeypatch):
         grpo = tiny_config(tmp_path / str(value), warmup_examples=8, warmup_mask_slips=value)
         sft.warmup_model("tiny-random", grpo, ModelConfig(model_name_or_path="tiny-random"))
     assert [c.warmup_mask_slips for c in seen] == [True, False]
+
+
+def test_chat_example_files_keep_their_mask_spans(tmp_path):
+    """`pasr data warmup` output read back by `pasr sft --dataset file` keeps the slips it marks."""
+    import json
+
+    from pasr.train.sft import read_chat_examples
+
+    prompt = [{"role": "user", "content": "What is 2 + 2?"}]
+    completion = [{"role": "assistant", "content": "<think>2 + 2 = 5. <refine>No: 4.</refine></think><answer>4</answer>"}]
+    path = tmp_path / "warmup.jsonl"
+    path.write_text(json.dumps({"prompt": prompt, "completion": completion, "mask_spans": [[15, 16]]}) + "\n"
+                    + json.dumps({"prompt": prompt, "completion": completion}) + "\n")
+    first, second = read_chat_examples(str(path))
+    assert first["mask_spans"] == [[15, 16]] and "mask_spans" not in second
+    assert completion[0]["content"][15:16] == "5"

@@ -116,7 +116,7 @@ def test_bad_arguments():
 
 # --- the column check ---------------------------------------------------------------
 
-_STEP = re.compile(r"(\d) \+ (\d)( \+ 1)? = (\d+), write (\d+)(, carry 1)?\.")
+_STEP = re.compile(r"(\d) \+ (\d)( \+ 1)? = (\d+), write (\d+)(, carry 1)?, so far (\d+)\.")
 
 
 def _check_steps(a: int, b: int) -> None:
@@ -129,7 +129,7 @@ def _check_steps(a: int, b: int) -> None:
     body = " ".join(m.group(0) for m in _STEP.finditer(text))
     assert text == f"Check by columns: {body} So {a} + {b} = {a + b}."
     carry, written = 0, []
-    for place, (da, db, plus_one, total, write, carry_out) in enumerate(steps):
+    for place, (da, db, plus_one, total, write, carry_out, so_far) in enumerate(steps):
         assert (int(da), int(db)) == (a // 10**place % 10, b // 10**place % 10)  # the column's digits
         assert bool(plus_one) == bool(carry)  # the carry from the column before, and only then
         assert int(total) == int(da) + int(db) + carry  # a correct one-digit addition plus carry
@@ -138,16 +138,18 @@ def _check_steps(a: int, b: int) -> None:
         assert bool(carry_out) == (int(total) > 9 and not last)
         carry = 1 if int(total) > 9 else 0
         written.append(write)
+        assert so_far == "".join(reversed(written))  # the digits written so far, read left to right
     assert "".join(reversed(written)) == str(a + b)  # the digits written are the sum
-    assert sum(int(t) > 9 for *_, t, _w, _c in steps) == sums.carries(a, b)
+    assert sum(int(t) > 9 for *_, t, _w, _c, _s in steps) == sums.carries(a, b)
 
 
 def test_column_check_example():
     assert sums.column_check(4738, 2965) == (
-        "Check by columns: 8 + 5 = 13, write 3, carry 1. 3 + 6 + 1 = 10, write 0, carry 1. 7 + 9 + 1 = 17, "
-        "write 7, carry 1. 4 + 2 + 1 = 7, write 7. So 4738 + 2965 = 7703.")
-    assert sums.column_check(9738, 8965).endswith("9 + 8 + 1 = 18, write 18. So 9738 + 8965 = 18703.")
-    assert sums.column_check(23, 4) == "Check by columns: 3 + 4 = 7, write 7. 2 + 0 = 2, write 2. So 23 + 4 = 27."
+        "Check by columns: 8 + 5 = 13, write 3, carry 1, so far 3. 3 + 6 + 1 = 10, write 0, carry 1, so far 03. "
+        "7 + 9 + 1 = 17, write 7, carry 1, so far 703. 4 + 2 + 1 = 7, write 7, so far 7703. So 4738 + 2965 = 7703.")
+    assert sums.column_check(9738, 8965).endswith("9 + 8 + 1 = 18, write 18, so far 18703. So 9738 + 8965 = 18703.")
+    assert sums.column_check(23, 4) == ("Check by columns: 3 + 4 = 7, write 7, so far 7. 2 + 0 = 2, write 2, so far 27. "
+                                        "So 23 + 4 = 27.")
     assert sums.carries(4738, 2965) == 3 and sums.carries(23, 41) == 0 and sums.carries(9999, 1) == 4
 
 

@@ -8,8 +8,9 @@ answer it checks. Here it is by construction:
 - a **direct answer** writes the sum at once, ``<think>4738 + 2965 = 7703.</think><answer>7703</answer>``: fast,
   and for a small model often wrong on long sums with carries;
 - a **check**, written inside ``<refine>``, is column addition right to left, one single-digit addition plus
-  carry per step, e.g. ``Check by columns: 8 + 5 = 13, write 3, carry 1. 3 + 6 + 1 = 10, write 0, carry 1.
-  7 + 9 + 1 = 17, write 7, carry 1. 4 + 2 + 1 = 7, write 7. So 4738 + 2965 = 7703.`` (:func:`column_check`).
+  carry per step, and the digits written so far, e.g. ``Check by columns: 8 + 5 = 13, write 3, carry 1, so far
+  3. 3 + 6 + 1 = 10, write 0, carry 1, so far 03. 7 + 9 + 1 = 17, write 7, carry 1, so far 703. 4 + 2 + 1 = 7,
+  write 7, so far 7703. So 4738 + 2965 = 7703.`` (:func:`column_check`).
   Every step is local and small, so it is slower but reliable. The refine **computes** the answer from the
   digits: nothing in it is copied from the direct answer or anywhere else; only its last words compare the
   result with the direct answer (``..., not 7603.`` after a slip, ``..., which matches.`` after a right one).
@@ -200,11 +201,14 @@ def generate(n: int, *, seed: int = 0, split: str = "train", easy_share: float =
 def column_check(a: int, b: int) -> str:
     """The check a refine holds: column addition right to left, one single-digit addition plus carry a step.
 
-    ``column_check(4738, 2965)`` is ``"Check by columns: 8 + 5 = 13, write 3, carry 1. 3 + 6 + 1 = 10, write 0,
-    carry 1. 7 + 9 + 1 = 17, write 7, carry 1. 4 + 2 + 1 = 7, write 7. So 4738 + 2965 = 7703."``: each step adds
-    the two digits of a column (a missing digit of the shorter number is 0) and the carry, writes the last digit
-    and carries 1 when the column total is 10 or more; the leftmost column writes its whole total. The result
-    after "So" is the written digits read left to right: computed, never copied.
+    ``column_check(4738, 2965)`` is ``"Check by columns: 8 + 5 = 13, write 3, carry 1, so far 3. 3 + 6 + 1 = 10,
+    write 0, carry 1, so far 03. 7 + 9 + 1 = 17, write 7, carry 1, so far 703. 4 + 2 + 1 = 7, write 7, so far
+    7703. So 4738 + 2965 = 7703."``: each step adds the two digits of a column (a missing digit of the shorter
+    number is 0) and the carry, writes the last digit, carries 1 when the column total is 10 or more, and
+    restates the digits written so far (the leftmost column writes its whole total). The result after "So" is
+    the last "so far": computed step by step, never copied from the answer it checks. Why "so far": without it
+    the built-in model's checks computed the columns and then copied the direct answer it was checking into
+    the conclusion (``bench/measure_checking.py``).
     """
     columns = _columns(a, b)
     steps, written = [], []
@@ -215,8 +219,8 @@ def column_check(a: int, b: int) -> str:
         step = f"{lhs} = {total}, write {digits}"
         if total > 9 and not last:
             step += ", carry 1"
-        steps.append(step + ".")
         written.append(digits)
+        steps.append(f"{step}, so far {''.join(reversed(written))}.")
     result = "".join(reversed(written))
     return f"Check by columns: {' '.join(steps)} So {a} + {b} = {result}."
 

@@ -5,11 +5,19 @@ per seed). Per-problem scores are averaged over an arm's seeds, and two arms are
 bootstrap over problems (the same resample of problems for both), so problem difficulty cancels out. The
 targets of the CPU evidence experiment are checked as written; a difference whose 95% interval contains 0
 is reported as no difference, never as a win.
+
+Held-out records whose ``meta["difficulty"]`` is a label (the ``sums`` family: "easy" / "hard"; arith's numeric
+levels are not) also get, per arm (:func:`difficulty_evidence`): the refine rate on each difficulty with a 95%
+CI and the hard/easy ratio, the accuracy of refining and non-refining answers, the refining answers against the
+warm-up's standard-prompt answers to the same problems (paired), and tokens; :func:`check_targets` then checks
+the targets of issue 12 (PASR not worse than the control; refines at least twice as often on hard problems;
+at most 0.8x the tokens of ``trigger`` at no lower accuracy).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -229,6 +237,294 @@ def training_markdown(training: dict[str, Any]) -> str:
             f"{training['ci_points'][1]:+.1f}).")
 
 
+# --- difficulty: refines on easy and hard problems (records labelled by meta["difficulty"], e.g. sums) ---------
+
+DIFFICULTY_ORDER = ("easy", "hard")
+
+
+def read_difficulties(path: str | Path) -> dict[str, str]:
+    """Problem id -> ``meta["difficulty"]`` of the held-out records in ``path`` where it is a label (``sums``:
+    "easy" / "hard"); ``{}`` where none is (``arith`` records carry a numeric level, one for the whole set)."""
+    from pasr.data.records import read_records
+
+    labels = {}
+    for record in read_records(path):
+        label = (record.meta or {}).get("difficulty")
+        if isinstance(label, str):
+            labels[str(record.id)] = label
+    return labels
+
+
+def _labels(difficulties: dict[str, str]) -> list[str]:
+    rank = {name: i for i, name in enumerate(DIFFICULTY_ORDER)}
+    return sorted(set(difficulties.values()), key=lambda d: (rank.get(d, len(rank)), d))
+
+
+def _answers(result: ArmResult, difficulties: dict[str, str]) -> list[tuple[str, dict]]:
+    """(difficulty, answer) for every answer of every seed; a problem the records do not label is an error."""
+    out = []
+    for seed in result.results:
+        for example in seed.examples:
+            label = difficulties.get(str(example["id"]))
+            if label is None:
+                raise PasrError(f"arm {result.arm.name}: problem {example['id']} of {seed.path} has no difficulty in "
+                                "the held-out records; evaluate on the records file the difficulties come from")
+            out.append((label, example))
+    return out
+
+
+def _mean_or_none(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _accuracy(scores: list[float], *, n_boot: int, seed: int) -> dict[str, Any]:
+    from pasr.eval.metrics import bootstrap_ci
+
+    return {"n": len(scores), "accuracy": _mean_or_none(scores), "ci": bootstrap_ci(scores, n_boot=n_boot, seed=seed)}
+
+
+def difficulty_breakdown(result: ArmResult, difficulties: dict[str, str], *, n_boot: int = 2000,
+                         seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Per difficulty (and ``"all"``): answers, accuracy, mean tokens, the refine rate with a 95% bootstrap CI over
+    problems (a problem's refine rate is the share of its seeds' answers that refine), and the accuracy of the
+    refining and of the non-refining answers (each with a 95% CI over answers)."""
+    from pasr.eval.metrics import bootstrap_ci
+
+    answers = _answers(result, difficulties)
+    out = {}
+    for label in [*_labels(difficulties), "all"]:
+        these = [e for d, e in answers if label in ("all", d)]
+        by_problem: dict[str, list[dict]] = {}
+        for e in these:
+            by_problem.setdefault(str(e["id"]), []).append(e)
+        rates = [_mean([1.0 if e.get("refined") else 0.0 for e in es]) for es in by_problem.values()]
+        out[label] = {
+            "problems": len(by_problem),
+            "answers": len(these),
+            "accuracy": _mean_or_none([float(e["score"]) for e in these]),
+            "tokens": _mean_or_none([float(e["tokens"]) for e in these]),
+            "refine_rate": _mean_or_none(rates),
+            "refine_ci": bootstrap_ci(rates, n_boot=n_boot, seed=seed),
+            "refining": _accuracy([float(e["score"]) for e in these if e.get("refined")], n_boot=n_boot, seed=seed),
+            "non_refining": _accuracy([float(e["score"]) for e in these if not e.get("refined")],
+                                      n_boot=n_boot, seed=seed),
+        }
+    return out
+
+
+def _problem_refine_rates(result: ArmResult, difficulties: dict[str, str], label: str) -> list[float]:
+    by_problem: dict[str, list[float]] = {}
+    for d, e in _answers(result, difficulties):
+        if d == label:
+            by_problem.setdefault(str(e["id"]), []).append(1.0 if e.get("refined") else 0.0)
+    return [_mean(v) for v in by_problem.values()]
+
+
+def hard_vs_easy(result: ArmResult, difficulties: dict[str, str], *, hard: str = "hard", easy: str = "easy",
+                 n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Refine rate on ``hard`` problems over that on ``easy`` ones, and their difference, with 95% CIs from a
+    bootstrap that resamples the easy and the hard problems separately. The ratio is None (unbounded) when no easy
+    answer refines; a CI bound is None where resamples without an easy refine leave it unbounded."""
+    import numpy as np
+
+    high = np.asarray(_problem_refine_rates(result, difficulties, hard), dtype=float)
+    low = np.asarray(_problem_refine_rates(result, difficulties, easy), dtype=float)
+    if not len(high) or not len(low):
+        return {"hard": None, "easy": None, "ratio": None, "ratio_ci": None, "difference_points": None,
+                "difference_ci_points": None}
+    rng = np.random.default_rng(seed)
+    high_means = high[rng.integers(0, len(high), size=(n_boot, len(high)))].mean(axis=1)
+    low_means = low[rng.integers(0, len(low), size=(n_boot, len(low)))].mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(low_means > 0, high_means / np.where(low_means > 0, low_means, 1.0), np.inf)
+    ratios = np.where((low_means == 0) & (high_means == 0), np.nan, ratios)
+    lo, hi = np.nanquantile(ratios, [0.025, 0.975], method="inverted_cdf") if not np.isnan(ratios).all() else (
+        np.nan, np.nan)
+    diff = 100 * (high_means - low_means)
+    h, e = float(high.mean()), float(low.mean())
+
+    def finite(x: float) -> float | None:
+        return float(x) if math.isfinite(x) else None
+
+    return {
+        "hard": h,
+        "easy": e,
+        "ratio": h / e if e > 0 else None,
+        "ratio_ci": [finite(lo), finite(hi)],
+        "difference_points": 100 * (h - e),
+        "difference_ci_points": [float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5))],
+    }
+
+
+def refining_vs_reference(result: ArmResult, reference: ArmResult, difficulties: dict[str, str], *,
+                          n_boot: int = 2000, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Each refining answer of ``result`` (every seed) paired with ``reference``'s answer to the same problem (its
+    mean over seeds; the warm-up has one), per difficulty and ``"all"``: accuracies, the difference in points and
+    its paired bootstrap 95% CI (:func:`_refining_pairs`: ``standard_accuracy`` is the reference's)."""
+    pairs: dict[str, tuple[list[float], list[float]]] = {label: ([], []) for label in [*_labels(difficulties), "all"]}
+    for label, e in _answers(result, difficulties):
+        if e.get("refined") and str(e["id"]) in reference.scores:
+            for key in (label, "all"):
+                pairs[key][0].append(float(e["score"]))
+                pairs[key][1].append(reference.scores[str(e["id"])])
+    return {key: _refining_pairs(mine, theirs, n_boot=n_boot, seed=seed) for key, (mine, theirs) in pairs.items()}
+
+
+def refining_vs_not_same_problems(result: ArmResult, *, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Problems where some of an arm's seeds refined and others did not: the refining answers' mean accuracy
+    against the non-refining answers' on the same problem, paired over those problems (bootstrap 95% CI)."""
+    by_problem: dict[str, list[dict]] = {}
+    for seed_results in result.results:
+        for e in seed_results.examples:
+            by_problem.setdefault(str(e["id"]), []).append(e)
+    mine, theirs = [], []
+    for answers in by_problem.values():
+        refining = [float(e["score"]) for e in answers if e.get("refined")]
+        plain = [float(e["score"]) for e in answers if not e.get("refined")]
+        if refining and plain:
+            mine.append(_mean(refining))
+            theirs.append(_mean(plain))
+    out = _refining_pairs(mine, theirs, n_boot=n_boot, seed=seed)
+    out["problems"] = out.pop("pairs")
+    if "standard_accuracy" in out:
+        out["non_refining_accuracy"] = out.pop("standard_accuracy")
+    return out
+
+
+def difficulty_evidence(arms: dict[str, ArmResult], difficulties: dict[str, str], *,
+                        reference: str = "warmup-standard", n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Issue 12's measurements for every arm: refine rates, accuracy and tokens by difficulty
+    (:func:`difficulty_breakdown`), hard against easy refine rate (:func:`hard_vs_easy`), refining answers of the
+    PASR-prompt arms against the ``reference`` arm's answers to the same problems (:func:`refining_vs_reference`),
+    refining against non-refining answers of one arm's seeds to the same problems
+    (:func:`refining_vs_not_same_problems`), and PASR's tokens and accuracy against ``trigger``'s."""
+    if not difficulties:
+        raise PasrError("no held-out record carries a difficulty label")
+    out: dict[str, Any] = {"labels": _labels(difficulties), "reference": reference if reference in arms else None,
+                           "arms": {}, "refining_vs_reference": {}, "refining_vs_not": {}}
+    for name, result in arms.items():
+        out["arms"][name] = {
+            "tokens": result.mean_tokens,
+            "by_difficulty": difficulty_breakdown(result, difficulties, n_boot=n_boot, seed=seed),
+            "hard_vs_easy": hard_vs_easy(result, difficulties, n_boot=n_boot, seed=seed),
+        }
+        if len(result.results) > 1:
+            out["refining_vs_not"][name] = refining_vs_not_same_problems(result, n_boot=n_boot, seed=seed)
+        if reference in arms and name != reference and result.arm.method == "pasr":
+            out["refining_vs_reference"][name] = refining_vs_reference(result, arms[reference], difficulties,
+                                                                       n_boot=n_boot, seed=seed)
+    if "pasr" in arms and "trigger" in arms:
+        out["pasr_vs_trigger"] = compare(arms["pasr"], arms["trigger"], n_boot=n_boot, seed=seed)
+    return out
+
+
+def _reference_words(detail: dict[str, Any], arms: dict[str, ArmResult]) -> str:
+    if detail["reference"] == "warmup-standard":
+        return "the warm-up's standard-prompt answers"
+    return f"the answers of {arms[detail['reference']].arm.label}"
+
+
+def _points(c: dict[str, Any]) -> str:
+    return f"{c['delta_points']:+.1f} points (95% CI {c['ci_points'][0]:+.1f} to {c['ci_points'][1]:+.1f})"
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1%}"
+
+
+def _pct_ci(x: float | None, ci: list[float] | None) -> str:
+    if x is None:
+        return "–"
+    return f"{x:.1%} ({ci[0]:.1%} to {ci[1]:.1%})" if ci else f"{x:.1%}"
+
+
+def _ratio(r: dict[str, Any]) -> str:
+    """The hard/easy refine-rate ratio with its CI, as text."""
+    if r["hard"] is None:
+        return "–"
+    if r["ratio"] is None:
+        return "unbounded (no easy answer refines)" if r["hard"] > 0 else "– (no answer refines)"
+    lo, hi = r["ratio_ci"] or [None, None]
+    bounds = f"{lo:.2f}" if lo is not None else "?"
+    bounds += f" to {hi:.2f}" if hi is not None else " to unbounded"
+    return f"{r['ratio']:.2f}x (95% CI {bounds})"
+
+
+def _hard_easy_target(r: dict[str, Any], min_ratio: float) -> Target:
+    wanted = f"hard refine rate >= {min_ratio:g}x the easy one"
+    if r["hard"] is None:
+        return Target("PASR refines more on hard problems", wanted, "no easy or no hard problems", False)
+    measured = (f"hard {r['hard']:.1%} vs easy {r['easy']:.1%}: {_ratio(r)}; difference "
+                f"{r['difference_points']:+.1f} points (95% CI {r['difference_ci_points'][0]:+.1f} to "
+                f"{r['difference_ci_points'][1]:+.1f})")
+    return Target("PASR refines more on hard problems", wanted, measured,
+                  r["hard"] > 0 and r["hard"] >= min_ratio * r["easy"])
+
+
+def difficulty_markdown(detail: dict[str, Any], arms: dict[str, ArmResult]) -> str:
+    """The tables of :func:`difficulty_evidence`."""
+    labels = detail["labels"]
+    lines = ["### Refine rate, accuracy and tokens by difficulty", "",
+             "Refine rate: share of answers with a `<refine>` (95% CI over problems); refining / not refining: "
+             "accuracy of those answers (95% CI over answers).", "",
+             "| Arm | Difficulty | Answers | Accuracy % | Tokens | Refine rate (95% CI) | Refining: n, right | "
+             "Not refining: n, right |", "|---|---|---:|---:|---:|---|---|---|"]
+    for name, a in detail["arms"].items():
+        for label in [*labels, "all"]:
+            b = a["by_difficulty"][label]
+            acc = "–" if b["accuracy"] is None else f"{100 * b['accuracy']:.1f}"
+            tok = "–" if b["tokens"] is None else f"{b['tokens']:.0f}"
+            ref, non = b["refining"], b["non_refining"]
+            lines.append(f"| {arms[name].arm.label} | {label} | {b['answers']} | {acc} | {tok} | "
+                         f"{_pct_ci(b['refine_rate'], b['refine_ci'])} | {ref['n']}, "
+                         f"{_pct_ci(ref['accuracy'], ref['ci'])} | {non['n']}, {_pct_ci(non['accuracy'], non['ci'])} |")
+    lines += ["", "### Hard against easy", "",
+              "| Arm | easy refine rate | hard refine rate | hard / easy | hard minus easy, points (95% CI) |",
+              "|---|---:|---:|---|---|"]
+    for name, a in detail["arms"].items():
+        r = a["hard_vs_easy"]
+        if r["hard"] is None:
+            continue
+        lines.append(f"| {arms[name].arm.label} | {r['easy']:.1%} | {r['hard']:.1%} | {_ratio(r)} | "
+                     f"{r['difference_points']:+.1f} ({r['difference_ci_points'][0]:+.1f} to "
+                     f"{r['difference_ci_points'][1]:+.1f}) |")
+    if detail["refining_vs_reference"]:
+        lines += ["", f"### Refining answers against {_reference_words(detail, arms)} to the same problems", "",
+                  "Every refining answer (all seeds) paired with the reference's answer to its problem; paired "
+                  "bootstrap 95% CI.", "",
+                  "| Arm | Difficulty | refining answers | right | reference right | points (95% CI) |",
+                  "|---|---|---:|---:|---:|---|"]
+        for name, by_label in detail["refining_vs_reference"].items():
+            if not by_label["all"]["pairs"]:
+                lines.append(f"| {arms[name].arm.label} | all | 0 | – | – | – |")
+                continue
+            for label, c in by_label.items():
+                if not c["pairs"]:
+                    lines.append(f"| {arms[name].arm.label} | {label} | 0 | – | – | – |")
+                    continue
+                lines.append(f"| {arms[name].arm.label} | {label} | {c['pairs']} | {c['refining_accuracy']:.1%} | "
+                             f"{c['standard_accuracy']:.1%} | {c['delta_points']:+.1f} ({c['ci_points'][0]:+.1f} to "
+                             f"{c['ci_points'][1]:+.1f}) |")
+    mixed = {name: c for name, c in detail["refining_vs_not"].items() if c["problems"]}
+    if detail["refining_vs_not"]:
+        lines += ["", "### Refining against non-refining answers of the same arm to the same problems", "",
+                  "Problems where some seeds' answers refined and others' did not; paired over those problems.", ""]
+        if mixed:
+            lines += ["| Arm | problems | refining right | not refining right | points (95% CI) |",
+                      "|---|---:|---:|---:|---|"]
+            lines += [f"| {arms[name].arm.label} | {c['problems']} | {c['refining_accuracy']:.1%} | "
+                      f"{c['non_refining_accuracy']:.1%} | {c['delta_points']:+.1f} ({c['ci_points'][0]:+.1f} to "
+                      f"{c['ci_points'][1]:+.1f}) |" for name, c in mixed.items()]
+        else:
+            lines.append("No such problem: every problem's seeds agreed on refining.")
+    if "pasr_vs_trigger" in detail:
+        c = detail["pasr_vs_trigger"]
+        lines += ["", "### Tokens: PASR against the trigger reward", "",
+                  f"PASR {arms['pasr'].mean_tokens:.0f} tokens per answer, trigger {arms['trigger'].mean_tokens:.0f}: "
+                  f"{c['token_ratio']:.2f}x; accuracy {_points(c)}."]
+    return "\n".join(lines)
+
+
 @dataclass
 class Target:
     name: str
@@ -240,11 +536,17 @@ class Target:
 def check_targets(arms: dict[str, ArmResult], *, min_gain: float = 5.0, max_token_ratio: float = 1.2,
                   min_refine_rate: float = 0.05, max_self_refine_token_ratio: float = 0.6,
                   standard: str = "pasr-standard", training: dict[str, Any] | None = None,
-                  ) -> tuple[list[Target], dict[str, Any]]:
+                  difficulty: dict[str, Any] | None = None, min_hard_easy_ratio: float = 2.0,
+                  max_trigger_token_ratio: float = 0.8) -> tuple[list[Target], dict[str, Any]]:
     """The experiment's targets, each with the measured value; also returns the comparisons behind them.
 
     ``standard`` names the arm of the PASR models' standard-prompt answers (held-out refine check, if present);
     ``training`` is :func:`training_refine_vs_baseline` of the PASR runs (the same check on training rollouts).
+    ``difficulty`` (:func:`difficulty_evidence`, for problems labelled easy / hard) switches to issue 12's targets:
+    PASR *not worse* than the control (instead of beating it by ``min_gain``), refines on hard problems at least
+    ``min_hard_easy_ratio`` times as often as on easy ones, refining answers right more often than the warm-up's
+    standard-prompt answers to the same problems, and at most ``max_trigger_token_ratio`` times the tokens of the
+    ``trigger`` arm at no lower accuracy (CI upper bound >= 0).
     """
     need = ("pasr", "warmup", "control")
     missing = [name for name in need if name not in arms]
@@ -256,6 +558,11 @@ def check_targets(arms: dict[str, ArmResult], *, min_gain: float = 5.0, max_toke
     targets = []
     for name, label in (("warmup", "warm-up only"), ("control", "plain-GRPO control")):
         c = comparisons[f"pasr-vs-{name}"]
+        if difficulty is not None and name == "control":
+            targets.append(Target(
+                f"PASR is not worse than the {label}", "CI upper bound >= 0",
+                f"{_points(c)}, {c['token_ratio']:.2f}x tokens", c["ci_points"][1] >= 0))
+            continue
         targets.append(Target(
             f"PASR beats {label}",
             f">= +{min_gain:g} points, CI above 0, <= {max_token_ratio:g}x tokens",
@@ -266,10 +573,15 @@ def check_targets(arms: dict[str, ArmResult], *, min_gain: float = 5.0, max_toke
     rates = ", ".join(f"{s['refine_rate']:.1%}" for s in pasr.per_seed)
     targets.append(Target("refinement does not collapse", f"refine rate > {min_refine_rate:.0%}",
                           f"{pasr.refine_rate:.1%} (seeds: {rates})", pasr.refine_rate > min_refine_rate))
+    if difficulty is not None:
+        targets.append(_hard_easy_target(difficulty["arms"]["pasr"]["hard_vs_easy"], min_hard_easy_ratio))
     refines = []
     if standard in arms:
         refines.append(("held-out, vs the same model's standard-prompt answer",
                         refine_vs_standard(pasr, arms[standard])))
+    if difficulty is not None and "pasr" in difficulty["refining_vs_reference"]:
+        refines.append((f"held-out, vs {_reference_words(difficulty, arms)} to the same problems",
+                        difficulty["refining_vs_reference"]["pasr"]["all"]))
     if training is not None:
         refines.append(("training rollouts, vs the baseline samples", training))
     for where, rvs in refines:
@@ -282,6 +594,15 @@ def check_targets(arms: dict[str, ArmResult], *, min_gain: float = 5.0, max_toke
             measured = "no response refined"
         targets.append(Target(f"refining responses are right more often ({where})", "higher accuracy, CI above 0",
                               measured, bool(rvs["pairs"]) and rvs["ci_points"][0] > 0))
+    if difficulty is not None and "trigger" in arms:
+        c = comparisons["pasr-vs-trigger"]
+        targets.append(Target(
+            "PASR needs fewer tokens than the trigger reward",
+            f"<= {max_trigger_token_ratio:g}x trigger's tokens, accuracy not lower (CI upper bound >= 0)",
+            f"{c['token_ratio']:.2f}x tokens ({pasr.mean_tokens:.0f} vs {arms['trigger'].mean_tokens:.0f}), "
+            f"{_points(c)}",
+            c["token_ratio"] <= max_trigger_token_ratio and c["ci_points"][1] >= 0,
+        ))
     if "self-refine" in arms:
         c = comparisons["pasr-vs-self-refine"]
         targets.append(Target(
@@ -348,4 +669,6 @@ def arms_plot(arms: dict[str, ArmResult], path: Path, *, n_boot: int = 2000, see
 
 
 __all__ = ["Arm", "ArmResult", "Target", "arms_markdown", "arms_plot", "check_targets", "compare", "comparisons_markdown",
-           "load_arm", "refine_vs_standard", "targets_markdown", "training_markdown", "training_refine_vs_baseline"]
+           "difficulty_breakdown", "difficulty_evidence", "difficulty_markdown", "hard_vs_easy", "load_arm",
+           "read_difficulties", "refine_vs_standard", "refining_vs_not_same_problems", "refining_vs_reference",
+           "targets_markdown", "training_markdown", "training_refine_vs_baseline"]

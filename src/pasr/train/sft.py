@@ -24,7 +24,8 @@ logger = logging.getLogger("pasr.train")
 
 
 def read_chat_examples(path: str) -> list[dict]:
-    """Chat examples from JSONL: ``prompt``+``completion`` or ``messages`` per line; errors name file and line."""
+    """Chat examples from JSONL: ``prompt``+``completion`` or ``messages`` per line (and ``mask_spans``, kept when
+    present); errors name file and line."""
     from pasr.data.records import read_objects
 
     examples = []
@@ -39,7 +40,10 @@ def read_chat_examples(path: str) -> list[dict]:
             value = row[key]
             if not (isinstance(value, list) and all(isinstance(m, dict) and "content" in m for m in value)):
                 raise PasrError(f"{path}, line {lineno}: field '{key}' must be a list of chat messages")
-        examples.append({key: row[key] for key in keys})
+        example = {key: row[key] for key in keys}
+        if row.get("mask_spans"):  # the slips `pasr data warmup` marks, for warmup_mask_slips
+            example["mask_spans"] = row["mask_spans"]
+        examples.append(example)
     if not examples:
         raise PasrError(f"{path}: no examples")
     return examples
