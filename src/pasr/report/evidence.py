@@ -563,12 +563,13 @@ def check_targets(arms: dict[str, ArmResult], *, min_gain: float = 5.0, max_toke
                 f"PASR is not worse than the {label}", "CI upper bound >= 0",
                 f"{_points(c)}, {c['token_ratio']:.2f}x tokens", c["ci_points"][1] >= 0))
             continue
+        token_cap = max_token_ratio if difficulty is None else float("inf")  # issue 12 states no token cap here
         targets.append(Target(
             f"PASR beats {label}",
-            f">= +{min_gain:g} points, CI above 0, <= {max_token_ratio:g}x tokens",
+            f">= +{min_gain:g} points, CI above 0" + (f", <= {max_token_ratio:g}x tokens" if difficulty is None else ""),
             f"{c['delta_points']:+.1f} points (95% CI {c['ci_points'][0]:+.1f} to {c['ci_points'][1]:+.1f}), "
             f"{c['token_ratio']:.2f}x tokens",
-            c["delta_points"] >= min_gain and c["ci_points"][0] > 0 and c["token_ratio"] <= max_token_ratio,
+            c["delta_points"] >= min_gain and c["ci_points"][0] > 0 and c["token_ratio"] <= token_cap,
         ))
     rates = ", ".join(f"{s['refine_rate']:.1%}" for s in pasr.per_seed)
     targets.append(Target("refinement does not collapse", f"refine rate > {min_refine_rate:.0%}",
