@@ -22,24 +22,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import time
+
+from measure_builtin_task import wilson  # 95% Wilson interval (bench/ is on the path when run as a script)
 
 _FIRST_SUM = re.compile(r"(\d+)\s*\+\s*(\d+)\s*=\s*(\d+)")
 _SO_SUM = re.compile(r"[Ss]o\s+(\d+)\s*\+\s*(\d+)\s*=\s*(\d+)")
 _ANSWER = re.compile(r"<answer>\s*(-?\d+)\s*</answer>")
 _INT = re.compile(r"-?\d+")
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson interval for a proportion."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def first_value(text: str, a: int, b: int) -> int | None:

@@ -315,8 +315,8 @@ def warmup_examples(
     character spans of the wrong direct answer in the completion's content. Every completion is format-valid
     (checked with :func:`pasr.format.parse`) and ends in the right answer.
     """
+    from pasr.data.synthetic import warmup_example
     from pasr.format import parse
-    from pasr.prompts import PASR_SYSTEM_PROMPT, STANDARD_SYSTEM_PROMPT, chat
 
     for name, share in (("refine_share", refine_share), ("slip_share_of_refines", slip_share_of_refines),
                         ("standard_share", standard_share)):
@@ -346,14 +346,5 @@ def warmup_examples(
         trace = parse(text)
         if not trace.valid or trace.refined != (kind in ("slip", "confirm")) or trace.answer != record.reference:
             raise AssertionError(f"warm-up solution for {record.id} breaks the PASR format: {trace.violations}")
-        system = STANDARD_SYSTEM_PROMPT if kind == "standard" else PASR_SYSTEM_PROMPT
-        example = {
-            "prompt": chat(system, record.question, record.task),
-            "completion": [{"role": "assistant", "content": text}],
-            "id": record.id,
-            "kind": kind,
-        }
-        if spans:
-            example["mask_spans"] = spans
-        examples.append(example)
+        examples.append(warmup_example(record, kind, text, spans))
     return examples

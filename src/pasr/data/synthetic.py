@@ -443,7 +443,6 @@ def warmup_examples(
     leave out so the warm-up teaches the fix, not the error.
     """
     from pasr.format import parse
-    from pasr.prompts import PASR_SYSTEM_PROMPT, STANDARD_SYSTEM_PROMPT, chat
 
     for name, share in (("refine_share", refine_share), ("standard_share", standard_share)):
         if not 0.0 <= share <= 1.0:
@@ -464,17 +463,25 @@ def warmup_examples(
             trace = parse(text)
             if not trace.valid or trace.refined != (kind == "refine"):
                 raise AssertionError(f"warm-up solution for {record.id} breaks the PASR format: {trace.violations}")
-        system = STANDARD_SYSTEM_PROMPT if kind == "standard" else PASR_SYSTEM_PROMPT
-        example = {
-            "prompt": chat(system, record.question, record.task),
-            "completion": [{"role": "assistant", "content": text}],
-            "id": record.id,
-            "kind": kind,
-        }
-        if spans:
-            example["mask_spans"] = spans
-        examples.append(example)
+        examples.append(warmup_example(record, kind, text, spans))
     return examples
+
+
+def warmup_example(record: Record, kind: str, text: str, spans: list[list[int]]) -> dict:
+    """One warm-up example of either family: the standard prompt for kind "standard", else the PASR prompt;
+    ``text`` the assistant's completion, ``spans`` its planted slip's ``mask_spans`` (left out when empty)."""
+    from pasr.prompts import PASR_SYSTEM_PROMPT, STANDARD_SYSTEM_PROMPT, chat
+
+    system = STANDARD_SYSTEM_PROMPT if kind == "standard" else PASR_SYSTEM_PROMPT
+    example = {
+        "prompt": chat(system, record.question, record.task),
+        "completion": [{"role": "assistant", "content": text}],
+        "id": record.id,
+        "kind": kind,
+    }
+    if spans:
+        example["mask_spans"] = spans
+    return example
 
 
 # --- families ---------------------------------------------------------------------------------
