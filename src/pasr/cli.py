@@ -18,6 +18,7 @@ from pasr.errors import PasrError
 from pasr.eval.command import eval_command
 from pasr.report.command import report_command
 from pasr.train.command import sft_command, train_command
+from pasr.vllm_serve import vllm_serve_command
 
 app = typer.Typer(
     help="ProActive Self-Refinement: train, evaluate and inspect models that refine while they reason.",
@@ -32,6 +33,7 @@ app.command("report")(report_command)
 app.add_typer(data_app, name="data")
 app.command("ift-data")(ift_data_command)
 app.command("star", context_settings=_PASSTHROUGH)(star_command)
+app.command("vllm-serve", context_settings=_PASSTHROUGH)(vllm_serve_command)
 
 
 def version_text() -> str:

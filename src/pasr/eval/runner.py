@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pasr import vllm_platform
 from pasr.data.records import Record
 from pasr.errors import PasrError
 from pasr.eval.methods import METHODS, ChainConfig, Outcome, run_method
@@ -233,7 +234,7 @@ def validate(settings: EvalSettings) -> None:
         raise PasrError(f"--chunk-size must be at least 1 (examples per flush to the results file), got {settings.chunk_size}")
     if settings.label is not None and (not settings.label.strip() or "\n" in settings.label):
         raise PasrError(f"--label {settings.label!r}: give a non-empty name on one line")
-    needs = {"vllm": ("vllm", "pip install 'pasr[vllm]' (Linux with an NVIDIA GPU); or use --backend transformers"),
+    needs = {"vllm": ("vllm", vllm_platform.INSTALL_HINT + "; or use --backend transformers"),
              "openai": ("openai", "pip install openai")}.get(settings.backend)
     if needs and importlib.util.find_spec(needs[0]) is None:
         raise PasrError(f"--backend {settings.backend} needs the {needs[0]} package, which is not installed: {needs[1]}")

@@ -44,10 +44,14 @@ logger = logging.getLogger("pasr.train")
 
 
 class PasrGRPOTrainer(GRPOTrainer):
-    """GRPOTrainer with PASR's time split (policy generation, scoring/baseline, update) and CPU bf16 generation."""
+    """GRPOTrainer with PASR's time split (policy generation, scoring/baseline, update), CPU bf16 generation, and
+    vLLM rollouts on vLLM's CPU build (:mod:`pasr.train.vllm_sync`)."""
 
     def __init__(self, *args, cpu_bf16_generation: bool = False, **kwargs):
-        super().__init__(*args, **kwargs)
+        from pasr.train.vllm_sync import use_cpu_weight_sync
+
+        with use_cpu_weight_sync(bool(getattr(kwargs.get("args"), "use_vllm", False))):  # vLLM's CPU build only
+            super().__init__(*args, **kwargs)
         self._generation_autocast = (
             cpu_bf16_generation and self.accelerator.device.type == "cpu" and cpu_supports_bf16()
         )
