@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from functools import lru_cache
+import sys
 
 from pasr.errors import PasrError
 
@@ -40,7 +40,12 @@ INSTALL_HINT = (
 
 def installed() -> bool:
     """Whether ``import vllm`` can work (either build); does not import it."""
-    return importlib.util.find_spec("vllm") is not None
+    if "vllm" in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec("vllm") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def require(what: str) -> None:
@@ -49,12 +54,22 @@ def require(what: str) -> None:
         raise PasrError(f"{what} needs vLLM, which is not installed: {INSTALL_HINT}")
 
 
-@lru_cache(maxsize=1)
-def on_cpu() -> bool:
-    """Whether the installed vLLM is its CPU build (``vllm.platforms.current_platform.is_cpu()``)."""
-    from vllm.platforms import current_platform
+_on_cpu: bool | None = None
 
-    return bool(current_platform.is_cpu())
+
+def on_cpu() -> bool:
+    """Whether the installed vLLM is its CPU build (``vllm.platforms.current_platform.is_cpu()``; asked once).
+
+    A vLLM that does not tell its platform counts as a GPU build (then nothing of pasr's CPU handling applies).
+    """
+    global _on_cpu
+    if _on_cpu is None:
+        try:
+            from vllm.platforms import current_platform
+        except ImportError:
+            return False  # not remembered: a real vLLM imported later is asked again
+        _on_cpu = bool(current_platform.is_cpu())
+    return _on_cpu
 
 
 def engine_environment() -> dict[str, str]:
