@@ -222,6 +222,7 @@ def test_server_mode_syncs_each_update_into_the_server(tmp_path, served_model, r
           f"syncs {[round(s, 2) for s in generation.sync_seconds]} s")
     assert moved > 0.3
     assert kept < 0.005  # float32 server: measured 6e-6 for a reload outside training
+    assert generation._weights_dir.is_dir() and not any(generation._weights_dir.iterdir())  # each file deleted
 
 
 @pytest.mark.slow

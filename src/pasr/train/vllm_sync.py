@@ -22,8 +22,8 @@ trl 1.16.0, torch 2.13.0+cpu):
   (:func:`reload_policy_weights`, run on the worker by ``LLM.collective_rpc``);
 - server: the main process writes the weights to one safetensors file in a folder on this machine and asks
   the server to reload them from there (``POST /collective_rpc``, an endpoint of ``VLLM_SERVER_DEV_MODE=1``,
-  calling :class:`WeightReloadExtension`'s method, which runs the same :func:`reload_policy_weights`), then
-  resets its prefix cache. The server must therefore run on the
+  calling :class:`WeightReloadExtension`'s method, which runs the same :func:`reload_policy_weights`), deletes
+  the file, then resets the server's prefix cache. The server must therefore run on the
   same machine (``127.0.0.1``) or share that folder; the folder is :data:`WEIGHTS_DIR_ENV` or a temporary one
   in ``/dev/shm``.
 
@@ -150,9 +150,13 @@ def _define() -> type:
                 folder = self._weights_folder()
                 tensors = {name: tensor.detach().to("cpu").contiguous().clone()
                            for name, tensor in self._iter_named_params()}
-                save_file(tensors, str(folder / "model.safetensors"))
+                weights = folder / "model.safetensors"
+                save_file(tensors, str(weights))
                 del tensors
-                self._reload_from(folder)
+                try:
+                    self._reload_from(folder)
+                finally:  # the server has read it (or failed): a killed run leaves no copy of the model behind
+                    weights.unlink(missing_ok=True)
                 self.vllm_client.reset_prefix_cache()
             else:
                 for _ in self._iter_named_params():  # the gathers are collective: every process takes part
