@@ -166,6 +166,21 @@ def test_vllm_serve_refuses_bad_options_with_one_line(monkeypatch, capsys, args,
     assert not served
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
+def test_vllm_serve_refuses_a_busy_port_before_starting(monkeypatch, capsys, host):
+    served = []
+    monkeypatch.setattr(vllm_serve, "serve", lambda *a, **k: served.append(a))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, out, err = run_main(monkeypatch, capsys, ["vllm-serve", "--model", "smollm2-135m-instruct",
+                                                        "--host", host, "--port", str(port)])
+    lines = [line for line in (out + err).splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, out + err
+    assert lines[0].startswith(f"error: --port {port}: something already listens") and not served
+
+
 def test_vllm_serve_without_vllm_says_how_to_install_it(monkeypatch, capsys):
     served = []
     monkeypatch.setattr(vllm_platform, "installed", lambda: False)

@@ -264,6 +264,8 @@ def vllm_serve_command(
         raise PasrError(f"--max-model-len {max_model_len}: give a positive number of tokens")
     if dtype not in DTYPES:
         raise PasrError(f"--dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+    if _port_taken(host, port):  # else vLLM finds out after its start-up, with a long traceback
+        raise PasrError(f"--port {port}: something already listens on {host}:{port}; give a free port")
     vllm_platform.require("pasr vllm-serve")
     serve(str(resolve(model)), host=host, port=port, dtype=dtype, max_model_len=max_model_len,
           extra_args=list(ctx.args))
