@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pasr.baselines.command import DEFAULT_STAR_RECIPE
+from pasr.baselines.registry import names
 from pasr.baselines.star import StarConfig
 from pasr.errors import PasrError
 from pasr.train.checks import check_output_file, check_paths, check_values, load_recipe
@@ -350,9 +351,12 @@ def test_recipe_values_are_converted_like_the_command_line(tmp_path):
 
 def test_packaged_recipes_pass_the_checks():
     for path in sorted(p for p in RECIPES.rglob("*.yaml") if "accelerate" not in p.parts):
-        kind = "star" if "star" in path.name else "sft" if any(w in path.name for w in ("ift", "sft", "warmup")) \
-            else "train"
-        parse(kind, ["--config", str(path), "--use_cpu", "true"])
+        baseline = path.stem.removeprefix("cpu-")  # a baseline's recipe parses as `pasr baseline NAME`
+        if baseline in names():
+            parse_config(baseline, ["--config", str(path), "--use_cpu", "true"], path)
+        else:
+            parse("sft" if any(w in path.name for w in ("sft", "warmup")) else "train",
+                  ["--config", str(path), "--use_cpu", "true"])
 
 
 @pytest.mark.parametrize("kind", list(KINDS))

@@ -10,8 +10,8 @@ from fake_openai_server import FakeOpenAIServer, Reply
 from rich.console import Console
 
 from pasr.errors import PasrError
-from pasr.eval.backends import OpenAIBackend, TransformersBackend, make_backend
 from pasr.eval.runner import EvalSettings, run_eval
+from pasr.generation.backends import OpenAIBackend, TransformersBackend, make_backend
 
 
 def conv(text: str) -> list[dict]:

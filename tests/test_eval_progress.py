@@ -22,14 +22,14 @@ from rich.progress import Progress
 from test_eval_fakes import ScriptedBackend, answer, question_of, records
 from tqdm import tqdm
 
-from pasr.eval.backends import (
+from pasr.eval.methods import ChainConfig, run_method, takes_progress
+from pasr.eval.progress import ChainProgress, MethodProgress, TokenRateColumn
+from pasr.generation.backends import (
     OpenAIBackend,
     RowFinishWatcher,
     TransformersBackend,
     VLLMBackend,
 )
-from pasr.eval.methods import ChainConfig, run_method, takes_progress
-from pasr.eval.progress import ChainProgress, MethodProgress, TokenRateColumn
 
 
 class Calls:

@@ -275,8 +275,8 @@ def test_build_backend_errors_are_one_pasr_error(tmp_path, monkeypatch):
     exception (not OSError/ValueError) becomes a PasrError naming the model."""
     from pasr import models
     from pasr.errors import PasrError
-    from pasr.eval import backends
     from pasr.eval.runner import EvalSettings, build_backend
+    from pasr.generation import backends
 
     monkeypatch.setattr(models, "resolve", lambda name, cache_dir=None: name)
 

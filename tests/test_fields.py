@@ -121,7 +121,8 @@ def test_a_typo_is_answered_in_seconds_with_a_suggestion(command, typo, fix):
     done, seconds = _run(command, typo, "3")
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip().splitlines() == [
-        f"error: command line: unknown field {typo} (did you mean {fix}?); `pasr {command} --fields` lists them"]
+        f"error: command line: unknown field {typo} (did you mean {fix}?); "
+        f"`pasr {fields.command_line(command)} --fields` lists them"]
     assert seconds < 10, seconds  # importing TRL alone takes 6-40 s on this machine class
 
 

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from train_helpers import generate_with
 from typer.testing import CliRunner
 
 from pasr.baselines.ift import IftFilter, build_ift_data, filter_rollouts, read_rollout_log
@@ -135,12 +136,4 @@ def test_short_ift_run_saves_a_model_eval_loads(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "sft_summary.json").read_text())
     assert summary["examples"] == 3 and summary["steps"] == 2
-    from pasr.eval.backends import make_backend
-    from pasr.models import resolve
-
-    backend = make_backend("transformers", resolve(str(out / "final")), batch_size=1, dtype="float32")
-    try:
-        [(text, tokens)] = backend.generate([chat(PASR_SYSTEM_PROMPT, "What is 2 + 3?", "arith")], 4)
-    finally:
-        backend.close()
-    assert 1 <= tokens <= 4 and isinstance(text, str)
+    generate_with(out / "final", 4, PASR_SYSTEM_PROMPT, "What is 2 + 3?")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pasr.baselines import registry
 from pasr.train.command import DEFAULT_TRAIN_RECIPE, RECIPES, parse_config
 from pasr.train.config import PasrGRPOConfig
 
@@ -13,9 +14,11 @@ RECIPE_FILES = sorted(p for p in RECIPES.rglob("*.yaml") if "accelerate" not in 
 
 
 def command_of(path: Path) -> str:
-    if "star" in path.name:
-        return "star"
-    if "ift" in path.name or "sft" in path.name or "warmup" in path.name:
+    """A baseline's recipe (``cpu-NAME.yaml``, ``MODEL/NAME.yaml``) parses as ``pasr baseline NAME``."""
+    stem = path.stem.removeprefix("cpu-")
+    if stem in registry.names():
+        return stem
+    if "sft" in path.name or "warmup" in path.name:
         return "sft"
     return "train"
 

@@ -472,7 +472,7 @@ def test_judge_from_args_carries_every_setting(tmp_path):
 def test_star_builds_its_judge_like_training(tmp_path, monkeypatch):
     from pasr.baselines.star import StarConfig
     from pasr.judge import Judge
-    from pasr.train.grpo import build_scorer
+    from pasr.scoring import build_scorer
 
     checked = []
     monkeypatch.setattr(Judge, "check", lambda self: checked.append(self.config.model) or ["m"])

@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+from train_helpers import AlwaysRight, generate_with
 
 from pasr.baselines.star import (
     STAR_HINT,
@@ -188,16 +189,6 @@ def test_two_iterations_restart_from_base_and_generate_with_latest(tmp_path, mon
     assert backends == [] and bases == [] and [r["iteration"] for r in again.iterations] == [0, 1, 2]
 
 
-class AlwaysRight:
-    """Scores every answer 1: lets a random model's rationales through so the real pipeline runs."""
-
-    def score_many(self, tasks, responses, references, questions=None):
-        return [1.0] * len(responses)
-
-    def close(self):
-        pass
-
-
 def test_one_iteration_with_the_real_backend_saves_a_loadable_model(tmp_path):
     """`pasr star`'s path end to end on the tiny model: real generation, SFT, held-out eval, saved models."""
     config = star_config(tmp_path, star_questions=4, star_heldout=2, star_require_answer_tag=False,
@@ -207,14 +198,7 @@ def test_one_iteration_with_the_real_backend_saves_a_loadable_model(tmp_path):
     [row] = result.iterations
     assert row["kept"] == row["direct"] == 4 and row["rationalized"] == 0
     assert row["heldout_accuracy"] == 1.0 and 1 <= row["heldout_tokens_mean"] <= 8
-    from pasr.eval.backends import make_backend
-
-    backend = make_backend("transformers", str(out / "final"), batch_size=1, dtype="float32")
-    try:
-        [(text, tokens)] = backend.generate([chat(STANDARD_SYSTEM_PROMPT, "What is 1 + 1?", "arith")], 3)
-    finally:
-        backend.close()
-    assert 1 <= tokens <= 3
+    generate_with(out / "final")
     summary = json.loads((out / "star_summary.json").read_text())
     assert summary["model_dir"] == str(out / "final") and len(summary["iterations"]) == 1
 

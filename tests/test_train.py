@@ -1,38 +1,18 @@
-"""PASR GRPO wiring on TRL: the private-API contract, baseline grouping, a short run, lazy baselines."""
+"""PASR GRPO wiring on TRL: baseline grouping (the TRL contract: test_trl_adapter.py), a short run, lazy baselines."""
 
 from __future__ import annotations
 
-import inspect
 import json
 
 import pytest
 import torch
-import trl
 from train_helpers import LengthScorer, tiny_config, tiny_records
-from trl import GRPOTrainer
 
 from pasr.errors import PasrError
 from pasr.train.baseline import group_baselines, samples_per_slot
 from pasr.train.config import ModelConfig
 from pasr.train.grpo import build_trainer, check_records, train_pasr
 from pasr.train.rollout_log import RolloutLog, read_rollouts
-
-
-def test_trl_private_api_contract():
-    """pasr calls TRL private API for the baseline; this fails loudly when TRL changes it."""
-    assert trl.__version__ == "1.16.0", "pasr.train.baseline is written against trl 1.16.0's private API"
-    tokenize = inspect.signature(GRPOTrainer._tokenize_prompts)
-    assert list(tokenize.parameters) == ["self", "prompts"]
-    generate = inspect.signature(GRPOTrainer._generate_single_turn)
-    assert list(generate.parameters)[:5] == ["self", "prompt_ids", "images", "multimodal_fields", "num_generations"]
-    rewards_src = inspect.getsource(GRPOTrainer._calculate_rewards)
-    for kwarg in ('reward_kwargs["trainer_state"]', 'reward_kwargs["log_metric"]'):
-        assert kwarg in rewards_src
-    from trl.generation.vllm_generation import VLLMGeneration
-
-    vllm_generate = inspect.signature(VLLMGeneration.generate)
-    assert "num_generations" in vllm_generate.parameters
-    assert "all_prompts[::num_generations]" in inspect.getsource(VLLMGeneration.generate)
 
 
 def test_samples_per_slot():
@@ -178,7 +158,7 @@ def test_judge_garbage_mid_run_falls_back_and_counts(tmp_path):
     """Open-ended questions scored by a judge that answers once, then only garbage: the run completes."""
     from fake_openai_server import FakeOpenAIServer, Reply, sequence
 
-    from pasr.train.grpo import build_scorer
+    from pasr.scoring import build_scorer
 
     garbage = Reply(body=b"<html>502 upstream</html>", content_type="text/html")
     with FakeOpenAIServer(sequence("0.9", garbage), models=["judge"]) as server:
@@ -209,7 +189,7 @@ def test_judge_garbage_mid_run_falls_back_and_counts(tmp_path):
 
 
 def test_unreachable_judge_fails_before_training(tmp_path):
-    from pasr.train.grpo import build_scorer
+    from pasr.scoring import build_scorer
 
     config = tiny_config(tmp_path, judge_url="http://127.0.0.1:9/v1", judge_model="judge", judge_timeout=1.0)
     with pytest.raises(PasrError, match="did not answer"):

@@ -11,7 +11,6 @@ layer, the engine stayed 0.1-0.7 away (it kept the first output layer).
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import socket
@@ -25,25 +24,6 @@ from train_helpers import LengthScorer, tiny_config, tiny_records
 
 PROBE_TEXTS = ["What is 3 + 4? The answer is 7.", "Add 12 and 30: the sum is 42, so the answer is 42."]
 LEARNING_RATE = 1e-3  # large enough that two steps move log-probabilities far beyond bf16 noise
-
-
-def test_trl_names_the_cpu_sync_relies_on():
-    """Everything of TRL's private API that :mod:`pasr.train.vllm_sync` touches (no vLLM needed)."""
-    import trl.trainer.grpo_trainer as grpo_module
-    from trl.generation.vllm_client import VLLMClient
-    from trl.generation.vllm_generation import VLLMGeneration
-
-    assert grpo_module.VLLMGeneration is VLLMGeneration  # the trainer builds it by this module-level name
-    for name in ("_init_vllm", "sync_weights", "_iter_named_params"):
-        assert callable(getattr(VLLMGeneration, name)), name
-    init = inspect.signature(VLLMGeneration.__init__).parameters
-    for name in ("mode", "server_base_url", "server_host", "server_port", "group_port", "server_timeout"):
-        assert name in init, name
-    client = inspect.signature(VLLMClient.__init__).parameters
-    assert {"base_url", "group_port", "connection_timeout"} <= set(client)
-    assert callable(VLLMClient.reset_prefix_cache)
-    source = inspect.getsource(grpo_module.GRPOTrainer.__init__)
-    assert "VLLMGeneration(" in source and "self.vllm_generation" in source
 
 
 def test_swap_only_on_the_cpu_build(monkeypatch):

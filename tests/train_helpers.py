@@ -25,6 +25,33 @@ class LengthScorer:
         pass
 
 
+class AlwaysRight:
+    """Scores every answer 1: lets a random model's answers through so a baseline's real pipeline runs."""
+
+    judge = None
+
+    def score_many(self, tasks, responses, references, questions=None):
+        return [1.0] * len(responses)
+
+    def close(self):
+        pass
+
+
+def generate_with(model_dir, max_tokens: int = 3, system: str | None = None, question: str = "What is 1 + 1?"):
+    """``(text, tokens)`` of one greedy answer from the saved model in ``model_dir`` (the eval backend loads it)."""
+    from pasr.generation.backends import make_backend
+    from pasr.models import resolve
+    from pasr.prompts import STANDARD_SYSTEM_PROMPT, chat
+
+    backend = make_backend("transformers", resolve(str(model_dir)), batch_size=1, dtype="float32")
+    try:
+        [(text, tokens)] = backend.generate([chat(system or STANDARD_SYSTEM_PROMPT, question, "arith")], max_tokens)
+    finally:
+        backend.close()
+    assert 1 <= tokens <= max_tokens and isinstance(text, str)
+    return text, tokens
+
+
 def tiny_records(n: int = 8) -> list[Record]:
     return [Record(id=f"q{i}", question=f"What is {i} + {i + 1}?", reference=str(2 * i + 1), task="arith") for i in range(n)]
 

@@ -12,7 +12,7 @@ import sys
 import typer
 from rich.console import Console
 
-from pasr.baselines.command import ift_data_command, star_command
+from pasr.baselines.command import baseline_command, ift_data_command, star_command
 from pasr.data.command import data_app
 from pasr.errors import PasrError
 from pasr.eval.command import eval_command
@@ -31,8 +31,9 @@ app.command("sft", context_settings=_PASSTHROUGH)(sft_command)
 app.command("eval")(eval_command)
 app.command("report")(report_command)
 app.add_typer(data_app, name="data")
+app.command("baseline", context_settings=_PASSTHROUGH)(baseline_command)
 app.command("ift-data")(ift_data_command)
-app.command("star", context_settings=_PASSTHROUGH)(star_command)
+app.command("star", context_settings=_PASSTHROUGH)(star_command)  # alias of `pasr baseline star`
 app.command("vllm-serve", context_settings=_PASSTHROUGH)(vllm_serve_command)
 
 

@@ -203,3 +203,14 @@ CONSISTENCY_PROMPT = (
 
 STAR_HINT = "Hint: the correct answer is {answer}. Reason step by step towards it, without mentioning this hint."
 """Appended to the user turn for rationalisation (few-shot examples get their own answer as hint)."""
+
+
+# --- PTR: progressive thought refinement (pasr.baselines.ptr, eval method ptr) ---
+
+PTR_REFINE_INSTRUCTION = (
+    "Please think further and give a more precise answer. Reason step by step inside <think> </think>, "
+    "then put only the final answer in <answer> </answer>."
+)
+"""The user turn after a previous answer in PTR (Du et al., 2024): the model is asked to continue thinking and
+improve that answer, without being told whether it was right. The first sentence is the issue's wording of the
+paper's refinement instruction; the second keeps the answer format the scorers read."""

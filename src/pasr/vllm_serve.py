@@ -60,17 +60,16 @@ def server_command(
 
     ``model`` is a local folder or hub id (as vLLM takes it); ``extra_args`` go to ``vllm serve`` as they are.
     """
-    from trl.scripts.vllm_serve import ScriptArguments, build_command
+    from pasr.train.trl_adapter import vllm_serve_command_line
 
     cpu = vllm_platform.on_cpu()
-    args = ScriptArguments(model=model, host=host, port=port, dtype=dtype, max_model_len=max_model_len,
-                           enforce_eager=True if cpu else None)
     extra = list(extra_args)
     if cpu and not any(arg.split("=")[0] == EXTENSION_OPTION for arg in extra):
         from pasr.train.vllm_sync import EXTENSION  # the weight sync of server-mode training on CPU
 
         extra += [EXTENSION_OPTION, EXTENSION]
-    command = build_command(args, extra)
+    command = vllm_serve_command_line(model, host=host, port=port, dtype=dtype, max_model_len=max_model_len,
+                                      enforce_eager=True if cpu else None, extra_args=extra)
     return for_cpu_build(command) if cpu else command
 
 

@@ -1,4 +1,4 @@
-"""`pasr ift-data` and `pasr star`: the trained baselines' commands (training itself is `pasr sft`)."""
+"""`pasr baseline NAME`: every trained baseline through its registry entry; `pasr star` and `pasr ift-data` too."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def ift_data_command(
 ) -> None:
     """PASR(+IFT) data: keep the good refining rollouts of a PASR run as chat examples under the PASR prompt.
 
-    Then fine-tune the base model on them: `pasr sft --config cpu-ift.yaml --data_file DATA.jsonl`.
+    The data step of `pasr baseline ift` alone; then `pasr baseline ift --config cpu-ift.yaml --data_file DATA.jsonl`.
     """
     from pasr.baselines.ift import IftFilter, default_output, filter_rollouts, read_rollout_log, write_ift_data
     from pasr.errors import PasrError
@@ -59,7 +59,27 @@ def ift_data_command(
                         "(e.g. --min-refine-reward -inf, --no-require-refine) or use a longer PASR run")
     path = write_ift_data(kept, output)
     console.print(f"examples: {len(kept)} -> {path}", highlight=False)
-    console.print(f"next:     pasr sft --config cpu-ift.yaml --data_file {path}", highlight=False)
+    console.print(f"next:     pasr baseline ift --config cpu-ift.yaml --data_file {path}", highlight=False)
+
+
+def baseline_command(
+    ctx: typer.Context,
+    name: Optional[str] = typer.Argument(None, help="The baseline (`pasr baseline --list` names them)."),
+    list_: bool = typer.Option(False, "--list", help="List the baselines and exit."),
+    fields: bool = typer.Option(
+        False, "--fields", help="List every config field, the baseline's first (`--fields WORD`: those about WORD)."
+    ),
+) -> None:
+    """A trained baseline: `pasr baseline NAME --config RECIPE [--field value ...]` (default: its CPU recipe).
+
+    The model goes to OUTPUT_DIR/final; a summary table and the run's log follow. No NAME: the list.
+    """
+    from pasr.baselines import registry
+
+    if list_ or name is None:
+        print_baselines()
+        return
+    run_baseline(registry.get(name), ctx.args, fields=fields)
 
 
 def star_command(
@@ -68,46 +88,56 @@ def star_command(
         False, "--fields", help="List every config field, STaR's first (`--fields WORD` lists those about WORD)."
     ),
 ) -> None:
-    """STaR baseline: K rounds of few-shot rationales (+ rationalisation), each fine-tuning the base model.
+    """STaR baseline (alias of `pasr baseline star`): K rounds of few-shot rationales, each fine-tuning the base model.
 
     `pasr star --config recipes/X.yaml [--field value ...]`; default: the CPU recipe (built-in model and task).
     Per-iteration counts and held-out accuracy go to OUTPUT_DIR/star_log.jsonl; the last model to OUTPUT_DIR/final.
     """
+    from pasr.baselines import registry
+
+    run_baseline(registry.get("star"), ctx.args, fields=fields)
+
+
+def run_baseline(baseline, args: list[str], *, fields: bool = False) -> None:
+    """Parse ``--config`` and the field flags for ``baseline`` (a registry entry), check paths, run, print the summary.
+
+    ``fields``: print the config fields instead (``args`` that are not flags filter them).
+    """
     from pasr.train.command import parse_config, print_fields
 
     if fields:
-        print_fields("star", ctx.args)
+        print_fields(baseline.name, args)
         return
-    config, model_config = parse_config("star", ctx.args, DEFAULT_STAR_RECIPE)
+    config, model_config = parse_config(baseline.name, args, baseline.recipe_path)
     from pasr.train.checks import check_paths
 
     check_paths(config)
-    from pasr.baselines.star import run_star
-
-    result = run_star(config, model_config, console=console)
-    print_star_summary(result)
+    result = baseline.run_function()(config, model_config, console=console)
+    print_summary(baseline.heading, result)
 
 
-def print_star_summary(result) -> None:
-    table = Table(title="STaR", title_justify="left")
-    for name in ("iteration", "kept", "direct", "rationalised", "held-out acc", "tokens", "min"):
-        table.add_column(name, justify="right")
+def print_baselines() -> None:
+    """The registered baselines: name, default recipe, description."""
+    from pasr.baselines.registry import BASELINES
 
-    def cell(value, fmt="{}"):
-        return "-" if value is None else fmt.format(value)
-
-    for row in result.iterations:
-        table.add_row(
-            "base" if row["iteration"] == 0 else str(row["iteration"]),
-            cell(row.get("kept")),
-            cell(row.get("direct")),
-            cell(row.get("rationalized")),
-            cell(row.get("heldout_accuracy"), "{:.3f}"),
-            cell(row.get("heldout_tokens_mean"), "{:.0f}"),
-            cell(row.get("seconds") and row["seconds"] / 60, "{:.1f}"),
-        )
+    table = Table(title="pasr baseline NAME --config RECIPE [--field value ...]", title_justify="left")
+    for column in ("name", "default recipe", "what"):
+        table.add_column(column, overflow="fold")
+    for baseline in BASELINES:
+        table.add_row(baseline.name, baseline.recipe_path.name, baseline.description)
     console.print(table)
-    console.print(f"model:     {result.model_dir}   (pasr eval --model {result.model_dir} --methods vanilla ...)",
-                  highlight=False)
+
+
+def print_summary(title: str, result) -> None:
+    """A baseline's result: its ``rows`` as a table (columns: the first row's keys), then model, log, wall time."""
+    table = Table(title=title, title_justify="left")
+    rows = list(result.rows)
+    columns = list(rows[0]) if rows else []
+    for column in columns:
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(*(str(row.get(column, "-")) for column in columns))
+    console.print(table)
+    console.print(f"model:     {result.model_dir}   (pasr eval --model {result.model_dir} ...)", highlight=False)
     console.print(f"log:       {result.log_path}", highlight=False)
     console.print(f"wall time: {result.seconds / 60:.1f} min", highlight=False)

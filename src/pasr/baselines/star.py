@@ -20,25 +20,25 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import re
 import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from pasr.baselines import common
+from pasr.baselines.common import correct
 from pasr.data.records import Record, read_objects
 from pasr.errors import PasrError
 from pasr.format import extract_answer
-from pasr.jsonl import append_jsonl, read_jsonl, repair_tail
+from pasr.generation.runtime import BackendFactory, BackendSlot, backend_factory, generator
+from pasr.jsonl import append_jsonl
 from pasr.prompts import STAR_HINT, SYSTEM_PROMPTS, chat, user_message
 from pasr.run_folder import RunLock, write_text_atomic
+from pasr.scoring import score_records
 from pasr.train.config import JudgeArguments, ModelConfig, PasrSFTConfig
-
-logger = logging.getLogger("pasr.star")
-
 
 HINT_MENTION = re.compile(r"\bhint", re.IGNORECASE)
 """A rationalised rationale that matches this refers to the hint and is not kept."""
@@ -57,6 +57,9 @@ class StarConfig(PasrSFTConfig, JudgeArguments):
     else ``star_fewshot_file`` (JSONL of ``question``, ``solution`` and optional ``task``).
     Held-out accuracy: the built-in task's test split, or ``star_heldout_benchmark``.
     """
+
+    training_questions: ClassVar[bool] = True
+    """``dataset`` names training questions (:func:`pasr.train.checks.reads_training_questions`)."""
 
     dataset: str = field(
         default="synthetic",
@@ -145,14 +148,6 @@ def training_example(record: Record, rationale: str, system: str, kind: str) -> 
     }
 
 
-def correct(score: float, task: str) -> bool:
-    """Reached the reference, by the same cut the evaluation's Self-Refine+ uses (full marks for accuracy)."""
-    from pasr.eval.methods import is_wrong
-    from pasr.scoring import METRIC
-
-    return not is_wrong(score, METRIC.get(task, "accuracy"))
-
-
 @dataclass
 class Rationales:
     """One iteration's kept rationales and the counts of how they were found."""
@@ -192,13 +187,9 @@ def collect_rationales(
     def keep(text: str, score: float, record: Record) -> bool:
         return correct(score, record.task) and (not require_answer_tag or extract_answer(text) is not None)
 
-    def score(recs: Sequence[Record], texts: Sequence[str]) -> list[float]:
-        return scorer.score_many([r.task for r in recs], list(texts), [r.reference for r in recs],
-                                 [r.question for r in recs])
-
     records = list(records)
     texts = [t for t, _ in generate([generation_prompt(r, shots, system) for r in records])]
-    scores = score(records, texts)
+    scores = score_records(scorer, records, texts)
     examples, wrong = [], []
     right = 0
     for record, text, s in zip(records, texts, scores):
@@ -211,7 +202,7 @@ def collect_rationales(
     mentions = 0
     if rationalize and wrong:
         texts = [t for t, _ in generate([generation_prompt(r, shots, system, hint=True) for r in wrong])]
-        for record, text, s in zip(wrong, texts, score(wrong, texts)):
+        for record, text, s in zip(wrong, texts, score_records(scorer, wrong, texts)):
             if not keep(text, s, record):
                 continue
             if HINT_MENTION.search(text):
@@ -234,34 +225,16 @@ def collect_rationales(
 
 def training_records(config: StarConfig) -> list[Record]:
     """``star_questions`` training questions (train splits only)."""
-    from pasr.data import synthetic
-    from pasr.train.data import load_training_records
-
-    if config.dataset == "synthetic":
-        return synthetic.generate_family(config.synthetic_family, config.star_questions,
-                                         seed=config.seed + config.data_seed_offset, split="train",
-                                         difficulty=config.synthetic_difficulty)
-    shim = copy.copy(config)
-    shim.train_size = config.star_questions
-    return load_training_records(shim)
+    return common.training_records(config, config.star_questions)
 
 
 def heldout_records(config: StarConfig) -> list[Record]:
     """Held-out questions: the built-in task's test split (same difficulty), or a benchmark."""
-    from pasr.data import synthetic
-
-    if config.star_heldout == 0:
-        return []
-    if config.star_heldout_benchmark is None:
-        if config.dataset != "synthetic":
-            raise PasrError("star_heldout_benchmark: name a held-out benchmark for non-built-in training data "
-                            "(e.g. gsm8k), or set star_heldout 0")
-        return synthetic.generate_family(config.synthetic_family, config.star_heldout, seed=config.seed, split="test",
-                                         difficulty=config.synthetic_difficulty)
-    from pasr.data.benchmarks import load_benchmark
-
-    return load_benchmark(config.star_heldout_benchmark, data_file=config.star_heldout_file,
-                          limit=config.star_heldout, seed=config.seed)
+    if config.star_heldout and config.star_heldout_benchmark is None and config.dataset != "synthetic":
+        raise PasrError("star_heldout_benchmark: name a held-out benchmark for non-built-in training data "
+                        "(e.g. gsm8k), or set star_heldout 0")
+    return common.heldout_records(config, config.star_heldout, config.star_heldout_benchmark,
+                                  config.star_heldout_file)
 
 
 def fewshot_examples(config: StarConfig, exclude: set[str]) -> list[Shot]:
@@ -278,14 +251,8 @@ def fewshot_examples(config: StarConfig, exclude: set[str]) -> list[Shot]:
     pool = synthetic.generate_family(config.synthetic_family, config.star_fewshot + len(exclude),
                                      seed=config.seed + FEWSHOT_SEED_OFFSET, split="train",
                                      difficulty=config.synthetic_difficulty)
-    if config.synthetic_family == "sums":
-        from pasr.data import sums
-
-        shots = [Shot(r.question, r.task, r.reference, sums.solution(r, kind="direct"))
-                 for r in pool if r.question not in exclude]
-    else:
-        shots = [Shot(r.question, r.task, r.reference, synthetic.solution(r, refine=False))
-                 for r in pool if r.question not in exclude]
+    shots = [Shot(r.question, r.task, r.reference, common.worked_solution(r, config.synthetic_family))
+             for r in pool if r.question not in exclude]
     return shots[: config.star_fewshot]
 
 
@@ -309,92 +276,38 @@ def _read_shots(path: str, n: int, exclude: set[str]) -> list[Shot]:
 
 @dataclass
 class StarResult:
+    """Where the last model and the per-iteration log are; ``rows``: the summary table (one row per iteration)."""
+
     model_dir: str
     log_path: str
     iterations: list[dict]
     seconds: float
 
+    @property
+    def rows(self) -> list[dict[str, str]]:
+        """Per iteration (``base`` = iteration 0): kept, direct and rationalised rationales, held-out accuracy,
+        mean held-out tokens, minutes; ``-`` where a value is missing."""
 
-BackendFactory = Callable[[str], Any]
-"""``factory(model_path) -> backend`` with ``generate(conversations, max_tokens, temperature)`` and ``close()``."""
+        def cell(value, fmt="{}"):
+            return "-" if value is None else fmt.format(value)
+
+        return [
+            {
+                "iteration": "base" if row["iteration"] == 0 else str(row["iteration"]),
+                "kept": cell(row.get("kept")),
+                "direct": cell(row.get("direct")),
+                "rationalised": cell(row.get("rationalized")),
+                "held-out acc": cell(row.get("heldout_accuracy"), "{:.3f}"),
+                "tokens": cell(row.get("heldout_tokens_mean"), "{:.0f}"),
+                "min": cell(row.get("seconds") and row["seconds"] / 60, "{:.1f}"),
+            }
+            for row in self.iterations
+        ]
 
 
 def default_backend_factory(config: StarConfig) -> BackendFactory:
-    def build(model_path: str):
-        import torch
-        from accelerate import PartialState
-
-        from pasr.eval.backends import make_backend
-        from pasr.models import resolve
-
-        state = PartialState()
-        device = None
-        if state.num_processes > 1:
-            if config.star_backend == "vllm":
-                raise PasrError("star_backend vllm runs in one process; under `accelerate launch` use "
-                                "--star_backend transformers (each process generates on its own GPU)")
-            if torch.cuda.is_available():
-                device = f"cuda:{state.local_process_index}"
-        return make_backend(config.star_backend, resolve(model_path), batch_size=config.star_generation_batch_size,
-                            seed=config.seed, device=device)
-
-    return build
-
-
-class _Models:
-    """The one backend alive at a time: reused while the model stays, freed before fine-tuning."""
-
-    def __init__(self, factory: BackendFactory):
-        self.factory = factory
-        self.path: str | None = None
-        self.backend: Any = None
-
-    def get(self, path: str):
-        if self.path != path:
-            self.close()
-            self.backend, self.path = self.factory(path), path
-        return self.backend
-
-    def close(self):
-        if self.backend is not None:
-            self.backend.close()
-            self.backend = self.path = None
-            import gc
-
-            gc.collect()
-            try:
-                import torch
-
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-            except ImportError:  # pragma: no cover
-                pass
-
-
-def _sharded_generate(backend: Any, config: StarConfig, progress: Any, description: str):
-    """``generate(conversations)``: this process's share in chunks (progress), gathered across processes."""
-    from accelerate import PartialState
-    from accelerate.utils import gather_object
-
-    state = PartialState()
-
-    def generate(conversations: list[list[dict]]) -> list[tuple[str, int]]:
-        n, world, rank = len(conversations), state.num_processes, state.process_index
-        mine = conversations[n * rank // world: n * (rank + 1) // world]
-        task = progress.add_task(description, total=len(mine)) if progress is not None else None
-        chunk = max(1, int(getattr(backend, "chunk_size", 0) or 4 * config.star_generation_batch_size))
-        out: list[tuple[str, int]] = []
-        for start in range(0, len(mine), chunk):
-            part = mine[start:start + chunk]
-            got = backend.generate(part, config.star_max_new_tokens, config.star_temperature)
-            if len(got) != len(part):
-                raise RuntimeError(f"backend returned {len(got)} completions for {len(part)} conversations")
-            out.extend((str(t), int(k)) for t, k in got)
-            if task is not None:
-                progress.update(task, advance=len(part))
-        return list(gather_object(out)) if world > 1 else out
-
-    return generate
+    """The generation backends of a STaR run (``star_backend``, ``star_generation_batch_size``, ``seed``)."""
+    return backend_factory(config.star_backend, batch_size=config.star_generation_batch_size, seed=config.seed)
 
 
 def heldout_eval(generate, records: Sequence[Record], scorer: Any, system: str) -> dict[str, Any]:
@@ -402,8 +315,7 @@ def heldout_eval(generate, records: Sequence[Record], scorer: Any, system: str) 
     if not records:
         return {"heldout_n": 0, "heldout_accuracy": None, "heldout_tokens_mean": None}
     outs = generate([chat(system, r.question, r.task) for r in records])
-    scores = scorer.score_many([r.task for r in records], [t for t, _ in outs], [r.reference for r in records],
-                               [r.question for r in records])
+    scores = score_records(scorer, records, [t for t, _ in outs])
     return {
         "heldout_n": len(records),
         "heldout_accuracy": round(sum(scores) / len(scores), 4),
@@ -412,18 +324,8 @@ def heldout_eval(generate, records: Sequence[Record], scorer: Any, system: str) 
 
 
 def _read_log(path: Path) -> dict[int, dict]:
-    """Finished iterations by number (:mod:`pasr.jsonl` rule: a torn last line is cut, corrupt ones skipped)."""
-    repair_tail(path)
-    found = read_jsonl(path)
-    for problem in found.problems:
-        logger.warning(problem)
-    rows = {}
-    for lineno, row in zip(found.numbers, found.rows):
-        try:
-            rows[int(row["iteration"])] = row
-        except (KeyError, TypeError, ValueError):
-            raise PasrError(f"{path}, line {lineno}: field 'iteration' missing or not a number") from None
-    return rows
+    """Finished iterations by number (:func:`pasr.baselines.common.read_run_log`)."""
+    return common.read_run_log(path, "iteration", int, "a number")
 
 
 def run_star(
@@ -445,21 +347,11 @@ def run_star(
 
 def _run_star(config: StarConfig, model_config: ModelConfig, backend_factory, scorer, console) -> StarResult:
     """The iterations of :func:`run_star`, once its run folder is held."""
-    from accelerate import PartialState
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from pasr.train.sft import run_sft
 
-    state = PartialState()
-    main = state.is_main_process
-    console = console or Console(stderr=True)
-    say = console.print if main else (lambda *a, **k: None)
-    started = time.perf_counter()
-    base = model_config.model_name_or_path or "smollm2-135m-instruct"
+    run = common.start_run(config, model_config, console)
+    state, main, say, base, output = run.state, run.main, run.say, run.base, run.output
     system = config.system_prompt
-    output = Path(config.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
     log_path = output / "star_log.jsonl"
 
     records = training_records(config)
@@ -468,12 +360,11 @@ def _run_star(config: StarConfig, model_config: ModelConfig, backend_factory, sc
     say(f"STaR: {len(records)} training questions, {len(shots)} few-shot examples, {len(heldout)} held-out, "
         f"{config.star_iterations} iterations from {base}", highlight=False)
 
-    own_scorer = scorer is None
-    if own_scorer:
-        from pasr.train.grpo import build_scorer
+    def sharded(model: str, description: str):
+        return generator(models.get(model), max_tokens=config.star_max_new_tokens,
+                         temperature=config.star_temperature, batch_size=config.star_generation_batch_size,
+                         progress=progress, description=description)
 
-        scorer = build_scorer(config)
-    models = _Models(backend_factory or default_backend_factory(config))
     done = _read_log(log_path)
     rows = [done[k] for k in sorted(done)]
     current = base
@@ -486,63 +377,57 @@ def _run_star(config: StarConfig, model_config: ModelConfig, backend_factory, sc
         if main:
             append_jsonl(log_path, [row])
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console, disable=not main)
-    try:
-        with progress:
-            if config.star_eval_base and heldout and 0 not in done:
-                t0 = time.perf_counter()
-                gen = _sharded_generate(models.get(base), config, progress, "held-out, base model")
-                row = {"iteration": 0, "model": base, **heldout_eval(gen, heldout, scorer, system),
-                       "seconds": round(time.perf_counter() - t0, 1)}
-                log(row)
-                say(f"iteration 0 (base): held-out accuracy {row['heldout_accuracy']:.3f}", highlight=False)
-            for k in range(1, config.star_iterations + 1):
-                if k in done:
-                    say(f"iteration {k}: done before ({done[k]['model']})", highlight=False)
-                    continue
-                t0 = time.perf_counter()
-                gen = _sharded_generate(models.get(current), config, progress, f"iteration {k}: rationales")
-                found = collect_rationales(gen, records, shots, scorer, system=system,
-                                           rationalize=config.star_rationalize,
-                                           require_answer_tag=config.star_require_answer_tag)
-                counts = found.counts()
-                say(f"iteration {k}: kept {counts['kept']}/{counts['questions']} rationales "
-                    f"({counts['direct']} direct, {counts['rationalized']} rationalised)", highlight=False)
-                if not found.examples:
-                    if k == 1:
-                        raise PasrError(
-                            f"STaR iteration 1 kept no rationale from {base}: the model answers none of "
-                            f"{len(records)} questions right, even with the hint. Use a stronger or warmed-up "
-                            "model, more star_max_new_tokens, or an easier task (synthetic_difficulty)."
-                        )
-                    say(f"iteration {k}: nothing to fine-tune on; stopping", highlight=False)
-                    break
-                iter_dir = output / f"iter_{k}"
-                iter_dir.mkdir(parents=True, exist_ok=True)
-                if main:
-                    with (iter_dir / "star_data.jsonl").open("w", encoding="utf-8") as f:
-                        for ex in found.examples:
-                            f.write(json.dumps(ex, ensure_ascii=False) + "\n")
-                models.close()
-                say(f"iteration {k}: fine-tuning {base} on {len(found.examples)} rationales -> {iter_dir}/final",
-                    highlight=False)
-                sft_config = copy.deepcopy(config)
-                sft_config.output_dir = str(iter_dir)
-                examples = [{"prompt": ex["prompt"], "completion": ex["completion"]} for ex in found.examples]
-                current = run_sft(sft_config, model_config, examples=examples)
-                sft = json.loads((iter_dir / "sft_summary.json").read_text()) if main else {}
-                gen = _sharded_generate(models.get(current), config, progress, f"iteration {k}: held-out")
-                row = {"iteration": k, "model": current, **counts, **heldout_eval(gen, heldout, scorer, system),
-                       "sft_steps": sft.get("steps"), "sft_last_loss": sft.get("last_loss"),
-                       "seconds": round(time.perf_counter() - t0, 1)}
-                log(row)
-                acc = row["heldout_accuracy"]
-                say(f"iteration {k}: held-out accuracy {'-' if acc is None else f'{acc:.3f}'}", highlight=False)
-    finally:
-        models.close()
-        if own_scorer:
-            scorer.close()
+    with common.run_scorer(config, scorer) as scorer, \
+            BackendSlot(backend_factory or default_backend_factory(config)) as models, run.progress() as progress:
+        if config.star_eval_base and heldout and 0 not in done:
+            t0 = time.perf_counter()
+            gen = sharded(base, "held-out, base model")
+            row = {"iteration": 0, "model": base, **heldout_eval(gen, heldout, scorer, system),
+                   "seconds": round(time.perf_counter() - t0, 1)}
+            log(row)
+            say(f"iteration 0 (base): held-out accuracy {row['heldout_accuracy']:.3f}", highlight=False)
+        for k in range(1, config.star_iterations + 1):
+            if k in done:
+                say(f"iteration {k}: done before ({done[k]['model']})", highlight=False)
+                continue
+            t0 = time.perf_counter()
+            gen = sharded(current, f"iteration {k}: rationales")
+            found = collect_rationales(gen, records, shots, scorer, system=system,
+                                       rationalize=config.star_rationalize,
+                                       require_answer_tag=config.star_require_answer_tag)
+            counts = found.counts()
+            say(f"iteration {k}: kept {counts['kept']}/{counts['questions']} rationales "
+                f"({counts['direct']} direct, {counts['rationalized']} rationalised)", highlight=False)
+            if not found.examples:
+                if k == 1:
+                    raise PasrError(
+                        f"STaR iteration 1 kept no rationale from {base}: the model answers none of "
+                        f"{len(records)} questions right, even with the hint. Use a stronger or warmed-up "
+                        "model, more star_max_new_tokens, or an easier task (synthetic_difficulty)."
+                    )
+                say(f"iteration {k}: nothing to fine-tune on; stopping", highlight=False)
+                break
+            iter_dir = output / f"iter_{k}"
+            iter_dir.mkdir(parents=True, exist_ok=True)
+            if main:
+                with (iter_dir / "star_data.jsonl").open("w", encoding="utf-8") as f:
+                    for ex in found.examples:
+                        f.write(json.dumps(ex, ensure_ascii=False) + "\n")
+            models.close()
+            say(f"iteration {k}: fine-tuning {base} on {len(found.examples)} rationales -> {iter_dir}/final",
+                highlight=False)
+            sft_config = copy.deepcopy(config)
+            sft_config.output_dir = str(iter_dir)
+            examples = [{"prompt": ex["prompt"], "completion": ex["completion"]} for ex in found.examples]
+            current = run_sft(sft_config, model_config, examples=examples)
+            sft = json.loads((iter_dir / "sft_summary.json").read_text()) if main else {}
+            gen = sharded(current, f"iteration {k}: held-out")
+            row = {"iteration": k, "model": current, **counts, **heldout_eval(gen, heldout, scorer, system),
+                   "sft_steps": sft.get("steps"), "sft_last_loss": sft.get("last_loss"),
+                   "seconds": round(time.perf_counter() - t0, 1)}
+            log(row)
+            acc = row["heldout_accuracy"]
+            say(f"iteration {k}: held-out accuracy {'-' if acc is None else f'{acc:.3f}'}", highlight=False)
 
     trained = [r for r in rows if r["iteration"] > 0]
     if not trained:
@@ -552,9 +437,8 @@ def _run_star(config: StarConfig, model_config: ModelConfig, backend_factory, sc
         if final.exists():
             shutil.rmtree(final)
         shutil.copytree(trained[-1]["model"], final)
-        summary = {"model_dir": str(final), "base": base, "iterations": rows,
-                   "seconds": round(time.perf_counter() - started, 1)}
+        summary = {"model_dir": str(final), "base": base, "iterations": rows, "seconds": round(run.seconds(), 1)}
         write_text_atomic(output / "star_summary.json", json.dumps(summary, indent=2))
     state.wait_for_everyone()
     return StarResult(model_dir=str(final), log_path=str(log_path), iterations=rows,
-                      seconds=time.perf_counter() - started)
+                      seconds=run.seconds())

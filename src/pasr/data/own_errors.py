@@ -35,7 +35,7 @@ def own_error_examples(
     from pasr.data import synthetic
     from pasr.format import parse
     from pasr.prompts import PASR_SYSTEM_PROMPT, chat
-    from pasr.scoring import score
+    from pasr.scoring import default_scorer, score_records
 
     if len(records) != len(texts):
         raise PasrError(f"{len(records)} records but {len(texts)} sampled texts")
@@ -45,8 +45,9 @@ def own_error_examples(
         raise PasrError(f"standard_share must be in [0, 1), got {standard_share}")
     rng = random.Random(f"pasr-own-errors:{seed}")
     spliced, unused, right = [], [], 0
-    for record, text in zip(records, texts):
-        correct = score(record.task, text, record.reference) >= 0.5
+    scores = score_records(default_scorer(), records, texts)
+    for record, text, accuracy in zip(records, texts, scores):
+        correct = accuracy >= 0.5
         right += correct
         fixed = synthetic.splice_refine(record, text, rng=rng)  # any wrong equation, even if the answer is right
         if fixed is None:
@@ -77,16 +78,12 @@ def own_error_examples(
 def sample_solutions(model: str, records: list[Record], *, temperature: float = 0.9, max_tokens: int = 128,
                      batch_size: int = 16, seed: int = 0) -> list[str]:
     """One PASR-prompt solution per record from ``model`` (transformers backend, continuous batching)."""
-    from pasr.eval.backends import make_backend
-    from pasr.models import resolve
+    from pasr.generation.runtime import BackendSlot, backend_factory
     from pasr.prompts import PASR_SYSTEM_PROMPT, chat
 
-    backend = make_backend("transformers", resolve(model), batch_size=batch_size, seed=seed)
-    try:
-        outputs = backend.generate([chat(PASR_SYSTEM_PROMPT, r.question, r.task) for r in records], max_tokens,
-                                   temperature)
-    finally:
-        backend.close()
+    with BackendSlot(backend_factory("transformers", batch_size=batch_size, seed=seed)) as slot:
+        outputs = slot.get(model).generate([chat(PASR_SYSTEM_PROMPT, r.question, r.task) for r in records],
+                                           max_tokens, temperature)
     return [text for text, _ in outputs]
 
 

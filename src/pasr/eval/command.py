@@ -34,7 +34,9 @@ def eval_command(
     seed: int = typer.Option(0, "--seed", help="Seed for subset selection and sampling."),
     max_tokens: int = typer.Option(1500, "--max-tokens", help="Generated tokens per turn (the paper: 1500)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Batch size (transformers) or requests in flight (openai)."),
-    rounds: int = typer.Option(1, "--rounds", help="Self-refine rounds (stops early once the model confirms)."),
+    rounds: int = typer.Option(
+        1, "--rounds", help="Refinement rounds: self-refine (stops once the model confirms), self-refine-oracle, ptr."
+    ),
     backend: str = typer.Option("transformers", "--backend", help="transformers, vllm or openai."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (--backend openai)."),
     scorer: str = typer.Option(

@@ -11,6 +11,10 @@ second turn, ...), so the backend always sees as many conversations as it can ba
   a corrected solution (which becomes the answer to review next).
 - ``self-refine-oracle`` (Self-Refine+): a standard answer; only answers the scorer marks wrong get a
   turn saying the answer contains an error; up to ``rounds`` times while the revision is still wrong.
+- ``ptr`` (Progressive Thought Refinement, Du et al. 2024): a standard answer, then ``rounds`` turns of PTR's
+  refinement instruction ("think further and give a more precise answer"), each reply replacing the answer;
+  no early stop and no outside signal, the last reply is scored, every turn's tokens count
+  (:mod:`pasr.baselines.ptr` trains a model for it).
 
 Turn names in results: ``answer`` (first turn), ``revision`` (a turn whose reply replaced the answer),
 ``feedback`` (a self-refine turn in which the model confirmed its answer).
@@ -32,6 +36,7 @@ from pasr.data.records import Record
 from pasr.eval.progress import NO_PROGRESS, ChainProgress
 from pasr.prompts import (
     PASR_SYSTEM_PROMPT,
+    PTR_REFINE_INSTRUCTION,
     SELF_REFINE_CONFIRMATION,
     SELF_REFINE_FEEDBACK,
     SELF_REFINE_ORACLE_FEEDBACK,
@@ -39,7 +44,7 @@ from pasr.prompts import (
     chat,
 )
 
-METHODS = ("vanilla", "pasr", "self-refine", "self-refine-oracle")
+METHODS = ("vanilla", "pasr", "self-refine", "self-refine-oracle", "ptr")
 
 ScoreFn = Callable[[Sequence[Record], Sequence[str]], list[float]]
 """Scores texts against their records' references (in order), values in [0, 1]."""
@@ -202,11 +207,31 @@ def self_refine_oracle(records: Sequence[Record], cfg: ChainConfig) -> list[Outc
     return outcomes
 
 
+def ptr(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
+    """Answer, then ``rounds`` refinement turns (PTR's instruction); each reply becomes the answer, the last is scored.
+
+    Turn ``k`` of an outcome holds the answer after ``k`` refinements (turn 0: the first answer), so the
+    accuracy after every round can be read from one chain (:func:`pasr.baselines.ptr.heldout_rounds`).
+    """
+    rounds = max(0, cfg.rounds)
+    convs, outcomes = _first_answers(records, STANDARD_SYSTEM_PROMPT, cfg, final=rounds == 0)
+    for k in range(1, rounds + 1):
+        asks = [conv + [{"role": "user", "content": PTR_REFINE_INSTRUCTION}] for conv in convs]
+        replies = _generate(cfg, asks, f"refine {k}", final=k == rounds)
+        for i, (ask, (text, n)) in enumerate(zip(asks, replies)):
+            outcomes[i].turns.append(_turn("revision", PTR_REFINE_INSTRUCTION, text, n))
+            outcomes[i].final = text
+            convs[i] = ask + [{"role": "assistant", "content": text}]
+    cfg.progress.end()
+    return outcomes
+
+
 CHAINS: dict[str, Callable[[Sequence[Record], ChainConfig], list[Outcome]]] = {
     "vanilla": vanilla,
     "pasr": pasr,
     "self-refine": self_refine,
     "self-refine-oracle": self_refine_oracle,
+    "ptr": ptr,
 }
 
 

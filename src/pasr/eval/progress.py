@@ -4,7 +4,7 @@ The pieces, from the bottom up:
 
 - A backend's ``generate(..., on_progress=fn)`` calls ``fn(finished, tokens)`` while it decodes:
   ``finished`` conversations completed and ``tokens`` more tokens generated since its last call
-  (:data:`pasr.eval.backends.ProgressFn`). The transformers backend reports every decode step, the
+  (:data:`pasr.generation.backends.ProgressFn`). The transformers backend reports every decode step, the
   OpenAI backend every request as it completes, vLLM every finished request (see its class).
 - A method (:mod:`pasr.eval.methods`) runs a chain of turns. It tells its :class:`ChainProgress`
   which turn starts and whether a conversation that finishes in it ends its example (``final``), and

@@ -177,7 +177,7 @@ def split_names(value: str | Sequence[str]) -> list[str]:
 def validate(settings: EvalSettings) -> None:
     """Reject bad names and option combinations before any data or model is loaded."""
     from pasr.data.benchmarks import BENCHMARKS
-    from pasr.eval.backends import BACKENDS, DTYPES
+    from pasr.generation.backends import BACKENDS, DTYPES
 
     if not settings.benchmarks:
         raise PasrError(f"--benchmark: give at least one of {', '.join(BENCHMARKS)}")
@@ -453,7 +453,7 @@ def build_backend(settings: EvalSettings) -> Any:
     A model that does not load is a PasrError naming it; a name shaped like a hub id that is not a local
     folder says so, since ``runs/x`` is read as a hub id when no such folder exists.
     """
-    from pasr.eval.backends import make_backend
+    from pasr.generation.backends import make_backend
 
     model = settings.model
     try:

@@ -20,7 +20,7 @@ summary     ROUGE-L F1 (stemmed)                                    rouge_l
 open        LLM judge (required)                                    accuracy
 ==========  ======================================================  =========
 
-:class:`Scorer` scores batches (training rewards, evaluation) with math-verify in a
+:func:`score_records` scores texts against their records; :class:`Scorer` scores batches (training rewards, evaluation) with math-verify in a
 process pool under a per-item timeout; see :mod:`pasr.scoring.scorer` for why. Numbers
 follow one rule in every family (:func:`pasr.scoring.numeric.numbers_equal`).
 """
@@ -29,11 +29,16 @@ from pasr.scoring.scorer import (
     FAMILIES,
     METRIC,
     Scorer,
+    build_scorer,
     default_scorer,
     family,
     judge_metric_of,
     metric_of,
     score,
+    score_records,
 )
 
-__all__ = ["FAMILIES", "METRIC", "Scorer", "default_scorer", "family", "judge_metric_of", "metric_of", "score"]
+__all__ = [
+    "FAMILIES", "METRIC", "Scorer", "build_scorer", "default_scorer", "family", "judge_metric_of", "metric_of", "score",
+    "score_records",
+]

@@ -477,3 +477,35 @@ def score(task: str, response: str, reference: str, *, question: str | None = No
             raise PasrError(_NO_JUDGE)
         return Scorer(judge=judge).score_many([task], [response], [reference], [question])[0]
     return default_scorer().score_many([task], [response], [reference], [question])[0]
+
+
+def build_scorer(config):
+    """The accuracy scorer of a training or baseline command: rule-based families, plus the LLM judge when configured.
+
+    ``config`` has the ``judge_*`` fields (:class:`pasr.train.config.JudgeArguments`) and
+    optionally ``scoring_timeout``; the judge is built by :func:`pasr.judge.judge_from_args`
+    and checked against its server now, not as a run of fallback scores later.
+    """
+    from pasr.judge import judge_from_args
+
+    return Scorer(
+        judge=judge_from_args(config),
+        judge_all=config.judge_all,
+        timeout=getattr(config, "scoring_timeout", 5.0),
+    )
+
+
+def score_records(scorer: Any, records: Sequence[Any], texts: Sequence[str]) -> list[float]:
+    """One score in [0, 1] per text, each against its record's ``task``, ``reference`` and ``question``.
+
+    ``scorer``: a :class:`Scorer` (or anything with its ``score_many``); ``records`` and ``texts`` pair up
+    in order (:class:`pasr.data.records.Record` or anything with those three attributes). Raises ValueError
+    when their lengths differ; scoring errors are the scorer's.
+    """
+    records, texts = list(records), list(texts)
+    if len(records) != len(texts):
+        raise ValueError(f"score_records needs one text per record: {len(records)} records, {len(texts)} texts")
+    if not records:
+        return []
+    return [float(s) for s in scorer.score_many([r.task for r in records], texts, [r.reference for r in records],
+                                                [r.question for r in records])]

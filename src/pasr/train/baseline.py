@@ -2,8 +2,8 @@
 
 PASR compares a refining completion's accuracy with the mean accuracy of n standard
 responses (plain system prompt, no refine instructions) to the same question. They are
-generated through the trainer's own generation path (``_tokenize_prompts`` and
-``_generate_single_turn``), so transformers generation on CPU, vLLM colocate and vLLM
+generated through the trainer's own generation path (:func:`pasr.train.trl_adapter.tokenize_prompts` and
+:func:`~pasr.train.trl_adapter.generate_single_turn`), so transformers generation on CPU, vLLM colocate and vLLM
 server mode all work, with the same sampling settings as the rollouts. They are scored
 but never trained on.
 
@@ -15,8 +15,8 @@ asks for ``m = ceil(n / G)`` standard samples, so the gathered request list hold
 cut to the first n, and each slot gets its question's list back (the same slicing TRL
 uses for advantages).
 
-This relies on TRL private API; pasr pins trl==1.16.0 and ``tests/test_trl_contract.py``
-fails loudly when that API changes.
+That path is TRL private API, reached only through :mod:`pasr.train.trl_adapter`; pasr pins trl==1.16.0 and
+``tests/test_trl_adapter.py`` fails loudly when that API changes.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from accelerate.utils import gather_object
+
+from pasr.train.trl_adapter import generate_single_turn, tokenize_prompts
 
 
 def samples_per_slot(baseline_samples: int, group_size: int) -> int:
@@ -64,8 +66,8 @@ class StandardBaseline:
         trainer = self.trainer
         m = samples_per_slot(self.baseline_samples, self.group_size)
         requests = [prompt for prompt in standard_prompts for _ in range(m)]
-        prompt_ids, images, multimodal_fields = trainer._tokenize_prompts(requests)
-        completion_ids, _ = trainer._generate_single_turn(prompt_ids, images, multimodal_fields, m * self.group_size)
+        prompt_ids, images, multimodal_fields = tokenize_prompts(trainer, requests)
+        completion_ids, _ = generate_single_turn(trainer, prompt_ids, images, multimodal_fields, m * self.group_size)
         texts = trainer.processing_class.batch_decode(completion_ids, skip_special_tokens=True)
         return [texts[i * m : (i + 1) * m] for i in range(len(standard_prompts))]
 

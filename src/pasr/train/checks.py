@@ -292,7 +292,9 @@ def _unknown(names: Sequence[str], known: Iterable[str], where: str, command: st
         close = difflib.get_close_matches(name.replace("-", "_"), known, n=1, cutoff=0.75)
         parts.append(f"{prefix}{name} (did you mean {prefix}{close[0]}?)" if close else f"{prefix}{name}")
     noun = "field" if len(names) == 1 else "fields"
-    return PasrError(f"{where}: unknown {noun} {', '.join(parts)}; `pasr {command} --fields` lists them")
+    from pasr.train.fields import command_line
+
+    return PasrError(f"{where}: unknown {noun} {', '.join(parts)}; `pasr {command_line(command)} --fields` lists them")
 
 
 def check_field_names(fields: Iterable[Any], recipe_keys: Mapping[str, int], recipe: str | os.PathLike,
@@ -463,12 +465,24 @@ def _world_size() -> int:
         return 1
 
 
-def check_values(values: Mapping[str, Any], sources: Sources | None = None) -> None:
+def reads_training_questions(*configs: Any) -> bool:
+    """Whether ``dataset`` / ``data_file`` of a command name *training questions* (records as
+    :func:`pasr.train.data.load_training_records` reads them: GRPO, STaR, PTR, ...) rather than SFT chat examples.
+
+    ``configs``: the command's config classes or instances; one of them says so with a class attribute
+    ``training_questions = True`` (:class:`pasr.train.config.PasrGRPOConfig`, a baseline's config).
+    """
+    return any(getattr(c, "training_questions", False) is True for c in configs)
+
+
+def check_values(values: Mapping[str, Any], sources: Sources | None = None, *,
+                 training_questions: bool | None = None) -> None:
     """Every rule of :data:`RULES` and the relations between fields, on the parsed values of one command.
 
-    ``values`` maps field names to values (all fields of the command's dataclasses); which
-    command it is follows from the fields (``num_generations``: GRPO, ``star_iterations``:
-    STaR, else SFT). Raises a one-line PasrError for the first problem.
+    ``values`` maps field names to values (all fields of the command's dataclasses). ``training_questions``:
+    whether ``dataset`` names training questions or SFT chat examples (:func:`reads_training_questions` of the
+    command's config classes); None (a bare mapping) follows from the fields: ``num_generations`` (GRPO) or
+    ``star_iterations`` (STaR), else SFT. Raises a one-line PasrError for the first problem.
     """
     sources = sources or Sources()
 
@@ -502,7 +516,9 @@ def check_values(values: Mapping[str, Any], sources: Sources | None = None) -> N
         if values.get("refine_reward_mode", "comparison") not in TRAIN_REFINE_MODES:
             raise fail("refine_reward_mode", f"must be one of {', '.join(TRAIN_REFINE_MODES)}")
         _check_generation_batch(values, fail)
-    if grpo or star:
+    if training_questions is None:
+        training_questions = grpo or star
+    if training_questions:
         _check_training_dataset(values, fail)
     elif "dataset" in values:
         if values["dataset"] not in ("warmup", "file"):
@@ -619,12 +635,12 @@ def check_input_file(path: str | os.PathLike, option: str) -> Path:
 def check_paths(config: Any) -> None:
     """The paths of a parsed train / sft / star config: output folders writable, input files present."""
     check_output_folder("trainer_output" if config.output_dir is None else config.output_dir, "output_dir")
-    for name in ("data_file", "star_fewshot_file", "star_heldout_file"):
+    names = [f.name for f in dataclasses.fields(config)] if dataclasses.is_dataclass(config) else ["data_file"]
+    for name in names:  # data_file, star_fewshot_file, ptr_heldout_file, ...: input files
         value = getattr(config, name, None)
-        if value:
+        if name.endswith("_file") and value:
             check_input_file(value, name)
-    records = hasattr(config, "num_generations") or hasattr(config, "star_iterations")  # sft reads chat examples
-    if records and getattr(config, "dataset", None) == "file" and not getattr(config, "data_task", None):
+    if reads_training_questions(config) and getattr(config, "dataset", None) == "file" and not getattr(config, "data_task", None):
         raise PasrError(f"data_task is not set: dataset 'file' (data_file {config.data_file}) needs the answer "
                         "family of its records (--data_task math, gsm8k, choice, open, ...)")
     rollout_log = getattr(config, "rollout_log", None)
@@ -712,7 +728,7 @@ def parse_checked(dataclass_types: Sequence[type], recipe: str | os.PathLike, ar
         raise _unknown(names, hints, "command line", command, prefix="--")
     values = vars(namespace)
     _restore_defaults(values, dataclass_types, hints)
-    check_values(values, sources)
+    check_values(values, sources, training_questions=reads_training_questions(*dataclass_types))
 
     for key, value in (env or {}).items():
         os.environ[key] = str(value)
@@ -775,5 +791,5 @@ def _cli_fields(parser: Any, args: Sequence[str]) -> set[str]:
 __all__ = [
     "RULES", "Rule", "Sources", "check_field_names", "check_input_file", "check_output_file", "check_paths",
     "check_recipe_types",
-    "check_values", "field_hints", "load_recipe", "one_line", "parse_checked",
+    "check_values", "field_hints", "load_recipe", "one_line", "parse_checked", "reads_training_questions",
 ]

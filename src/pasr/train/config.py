@@ -8,6 +8,7 @@ TRL's own ``ModelConfig`` (``model_name_or_path``, ``use_peft``, ``lora_r``, ...
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from trl import GRPOConfig, ModelConfig, SFTConfig
 
@@ -91,6 +92,9 @@ class PasrGRPOConfig(GRPOConfig, DataArguments, JudgeArguments):
     Defaults that differ from TRL follow the paper where it is explicit (beta 0.04, clip 0.2,
     temperature 0.9, G = baseline samples = 8).
     """
+
+    training_questions: ClassVar[bool] = True
+    """``dataset`` names training questions (:func:`pasr.train.checks.reads_training_questions`)."""
 
     system_prompt: str = field(default="pasr", metadata={"help": "'pasr', 'standard' or a literal system prompt."})
     refine_reward_mode: str = field(
@@ -184,12 +188,14 @@ class PasrSFTConfig(SFTConfig, DataArguments):
 
 
 def check_fields(config) -> None:
-    """The value rules of :mod:`pasr.train.checks` on a config built in Python (the CLI checks before building)."""
+    """The value rules of :mod:`pasr.train.checks` on a config built in Python (the CLI checks before building);
+    ``dataset`` names training questions when the config's class says so (``training_questions = True``)."""
     from dataclasses import fields
 
-    from pasr.train.checks import check_values
+    from pasr.train.checks import check_values, reads_training_questions
 
-    check_values({f.name: getattr(config, f.name) for f in fields(config) if f.init})
+    check_values({f.name: getattr(config, f.name) for f in fields(config) if f.init},
+                 training_questions=reads_training_questions(config))
 
 
 __all__ = ["DataArguments", "JudgeArguments", "ModelConfig", "PasrGRPOConfig", "PasrSFTConfig", "TRAIN_REFINE_MODES",

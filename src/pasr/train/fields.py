@@ -1,4 +1,4 @@
-"""The config fields of ``pasr train``, ``pasr sft`` and ``pasr star``: name, type, default, help and group.
+"""The config fields of ``pasr train``, ``pasr sft`` and every ``pasr baseline NAME``: name, type, default, help, group.
 
 The configs are TRL dataclasses, and importing TRL pulls in torch and transformers: about 6 s on a
 warm 2-core machine and over 30 s on a cold or busy one. ``--fields`` and the check of field names
@@ -18,6 +18,7 @@ import dataclasses
 import enum
 import json
 import shutil
+import sys
 import textwrap
 import typing
 from collections.abc import Sequence
@@ -25,9 +26,11 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from pasr.baselines import registry
 from pasr.train.checks import is_union
 
-COMMANDS = ("train", "sft", "star")
+COMMANDS = ("train", "sft", *registry.names())
+"""``train``, ``sft`` and each registered baseline's name (``pasr baseline NAME``)."""
 CATALOG = Path(__file__).with_name("fields.json")
 #: The packages whose dataclasses the catalog describes; a catalog built with other versions is not used.
 PACKAGES = ("trl", "transformers")
@@ -36,7 +39,6 @@ PACKAGES = ("trl", "transformers")
 GROUP_TITLES = {
     "PasrGRPOConfig": "PASR: reward, standard-sample baseline, warm-up, paper defaults",
     "PasrSFTConfig": "PASR supervised fine-tuning",
-    "StarConfig": "STaR baseline",
     "DataArguments": "Training data",
     "JudgeArguments": "LLM judge (OpenAI-compatible API)",
     "ModelConfig": "Model and LoRA (TRL ModelConfig)",
@@ -64,18 +66,30 @@ class FieldInfo:
 
 
 def config_types(command: str) -> tuple[type, ...]:
-    """The dataclasses ``pasr COMMAND`` parses (imports TRL: slow)."""
+    """The dataclasses ``pasr COMMAND`` parses (imports TRL: slow); a baseline's name gives its registered config."""
     from pasr.train.config import ModelConfig, PasrGRPOConfig, PasrSFTConfig
 
     if command == "train":
         return (PasrGRPOConfig, ModelConfig)
     if command == "sft":
         return (PasrSFTConfig, ModelConfig)
-    if command == "star":
-        from pasr.baselines.star import StarConfig
-
-        return (StarConfig, ModelConfig)
+    if command in registry.names():
+        return (registry.get(command).config_class(), ModelConfig)
     raise ValueError(f"unknown command {command!r}; one of {', '.join(COMMANDS)}")
+
+
+def command_line(command: str) -> str:
+    """How a user types ``command`` after ``pasr``: ``train``, ``sft``, ``baseline star``."""
+    return f"baseline {command}" if command in registry.names() else command
+
+
+def group_title(owner: type) -> str:
+    """The ``--fields`` group of the fields ``owner`` declares (a baseline's config: "<title> baseline")."""
+    for baseline in registry.BASELINES:
+        module = sys.modules.get(owner.__module__) if owner.__module__ == baseline.module else None
+        if module is not None and getattr(module, baseline.config, None) is owner:  # `Config = PtrConfig` too
+            return f"{baseline.heading} baseline"
+    return GROUP_TITLES.get(owner.__name__, f"{owner.__name__} ({owner.__module__.split('.')[0]})")
 
 
 def build(dataclass_types: Sequence[type]) -> list[FieldInfo]:
@@ -90,7 +104,7 @@ def build(dataclass_types: Sequence[type]) -> list[FieldInfo]:
                 continue
             seen.add(f.name)
             owner = _owner(dtype, f.name)
-            group = GROUP_TITLES.get(owner.__name__, f"{owner.__name__} ({owner.__module__.split('.')[0]})")
+            group = group_title(owner)
             group_order.setdefault(group, len(group_order))
             hint = hints.get(f.name, Any)
             info = FieldInfo(
@@ -159,8 +173,9 @@ def render(command: str, fields: Sequence[FieldInfo], terms: Sequence[str] = (),
         groups.setdefault(f.group, []).append(f)
     match = f" matching {' '.join(terms)!r}" if terms else ""
     lines = textwrap.wrap(
-        f"pasr {command}: {len(shown)} fields{match} in {len(groups)} groups. Set one in a recipe (name: value) "
-        f"or on the command line (--name value); `pasr {command} --fields WORD` lists the fields about WORD.",
+        f"pasr {command_line(command)}: {len(shown)} fields{match} in {len(groups)} groups. Set one in a recipe "
+        f"(name: value) or on the command line (--name value); `pasr {command_line(command)} --fields WORD` lists "
+        "the fields about WORD.",
         width=width,
     )
     wrap = textwrap.TextWrapper(width=width, initial_indent="      ", subsequent_indent="      ")

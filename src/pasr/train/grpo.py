@@ -8,7 +8,6 @@ format from the prompt alone.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
@@ -16,7 +15,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import torch
 from trl import GRPOTrainer
 
 from pasr.data.records import Record
@@ -25,6 +23,7 @@ from pasr.models import cpu_supports_bf16
 from pasr.prompts import SYSTEM_PROMPTS
 from pasr.rewards import RewardWeights
 from pasr.run_folder import RunLock, is_writing_process, write_text_atomic
+from pasr.scoring import build_scorer
 from pasr.train.config import ModelConfig, PasrGRPOConfig
 from pasr.train.data import load_training_records, records_to_dataset
 from pasr.train.progress import (
@@ -39,66 +38,32 @@ from pasr.train.progress import (
 from pasr.train.reward_functions import PasrRewards
 from pasr.train.rollout_log import RolloutLog
 from pasr.train.saving import checkpoint_step, generation_window, last_complete_checkpoint, save_final_model
+from pasr.train.trl_adapter import GRPOHooks, log_metric
 
 logger = logging.getLogger("pasr.train")
 
 
-class PasrGRPOTrainer(GRPOTrainer):
+class PasrGRPOTrainer(GRPOHooks, GRPOTrainer):
     """GRPOTrainer with PASR's time split (policy generation, scoring/baseline, update), CPU bf16 generation, and
-    vLLM rollouts on vLLM's CPU build (:mod:`pasr.train.vllm_sync`)."""
+    vLLM rollouts on vLLM's CPU build (:mod:`pasr.train.vllm_sync`). The hooks into TRL's generation are
+    :class:`pasr.train.trl_adapter.GRPOHooks`."""
 
     def __init__(self, *args, cpu_bf16_generation: bool = False, **kwargs):
         from pasr.train.vllm_sync import use_cpu_weight_sync
 
         with use_cpu_weight_sync(bool(getattr(kwargs.get("args"), "use_vllm", False))):  # vLLM's CPU build only
             super().__init__(*args, **kwargs)
-        self._generation_autocast = (
+        self.generation_autocast = (
             cpu_bf16_generation and self.accelerator.device.type == "cpu" and cpu_supports_bf16()
         )
-        self._prepare_time = 0.0
-
-    def _generate_single_turn(self, *args, **kwargs):
-        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if self._generation_autocast else contextlib.nullcontext()
-        with ctx:
-            return super()._generate_single_turn(*args, **kwargs)
-
-    def _generate(self, prompts):
-        start = time.perf_counter()
-        out = super()._generate(prompts)
-        self._metrics["train" if self.model.training else "eval"]["time/policy_generation"].append(
-            time.perf_counter() - start
-        )
-        return out
-
-    def _generate_and_score_completions(self, inputs):
-        start = time.perf_counter()
-        out = super()._generate_and_score_completions(inputs)
-        self._prepare_time += time.perf_counter() - start
-        return out
+        self.prepare_seconds = 0.0
 
     def training_step(self, model, inputs, num_items_in_batch):
-        self._prepare_time = 0.0
+        self.prepare_seconds = 0.0
         start = time.perf_counter()
         out = super().training_step(model, inputs, num_items_in_batch)
-        self._metrics["train"]["time/update"].append(time.perf_counter() - start - self._prepare_time)
+        log_metric(self, "time/update", time.perf_counter() - start - self.prepare_seconds, mode="train")
         return out
-
-
-def build_scorer(config):
-    """The accuracy scorer of a training command: rule-based families, plus the LLM judge when configured.
-
-    ``config`` has the ``judge_*`` fields (:class:`pasr.train.config.JudgeArguments`) and
-    optionally ``scoring_timeout``; the judge is built by :func:`pasr.judge.judge_from_args`
-    and checked against its server now, not as a run of fallback scores later.
-    """
-    from pasr.judge import judge_from_args
-    from pasr.scoring import Scorer
-
-    return Scorer(
-        judge=judge_from_args(config),
-        judge_all=config.judge_all,
-        timeout=getattr(config, "scoring_timeout", 5.0),
-    )
 
 
 def system_prompt_text(name_or_text: str) -> str:
@@ -320,4 +285,4 @@ def write_summary(result: TrainResult, config: PasrGRPOConfig) -> dict:
     return summary
 
 
-__all__ = ["PasrGRPOTrainer", "TrainResult", "build_scorer", "build_trainer", "train_pasr"]
+__all__ = ["PasrGRPOTrainer", "TrainResult", "build_trainer", "train_pasr"]

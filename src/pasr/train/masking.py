@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pasr.errors import PasrError
+from pasr.train.trl_adapter import common_prefix_length
 
 logger = logging.getLogger("pasr.train")
 
@@ -59,16 +60,6 @@ def _spans(example: dict, content_length: int, where: str) -> list[tuple[int, in
     return checked
 
 
-def _common_prefix_length(ids: list[int], other: list[int]) -> int:
-    """As TRL's ``trl.data_utils.common_prefix_length``."""
-    length = 0
-    for a, b in zip(ids, other):
-        if a != b:
-            break
-        length += 1
-    return length
-
-
 def _tokenize_one(example: dict, tokenizer: Any, chat_template: str | None, where: str) -> tuple[list, list, int]:
     """``(input_ids, completion_mask, masked)`` for one example; ``masked`` counts completion tokens taken out."""
     prompt, completion = example.get("prompt"), example.get("completion")
@@ -76,7 +67,8 @@ def _tokenize_one(example: dict, tokenizer: Any, chat_template: str | None, wher
             and all(isinstance(m, dict) and "role" in m and "content" in m for m in prompt + completion)):
         raise PasrError(f"{where}: slip masking needs a conversational prompt-completion example "
                         "(prompt and completion as lists of chat messages)")
-    # TRL's tokenize_fn (trl/trainer/sft_trainer.py, _prepare_dataset): the same keyword arguments.
+    # TRL's tokenize_fn (trl/trainer/sft_trainer.py, _prepare_dataset): the same keyword arguments (declared in
+    # pasr.train.trl_adapter.TRL_PRIVATE_API, so a change there fails its contract test).
     tools = example.get("tools")
     tools = json.loads(tools) if isinstance(tools, str) else tools
     kwargs = {"chat_template": chat_template, "tools": tools, **(example.get("chat_template_kwargs") or {})}
@@ -93,7 +85,7 @@ def _tokenize_one(example: dict, tokenizer: Any, chat_template: str | None, wher
             raise PasrError(f"{where}: {MASK_KEY} needs a completion of one message, got {len(completion)}")
     if not spans:
         ids = tokenizer.apply_chat_template(conversation, tokenize=True, return_dict=True, **kwargs)["input_ids"]
-        prompt_len = _common_prefix_length(prompt_ids, ids)
+        prompt_len = common_prefix_length(prompt_ids, ids)
         return list(ids), [0] * prompt_len + [1] * (len(ids) - prompt_len), 0
 
     if not getattr(tokenizer, "is_fast", False):
@@ -107,7 +99,7 @@ def _tokenize_one(example: dict, tokenizer: Any, chat_template: str | None, wher
     if base < 0:
         raise PasrError(f"{where}: the chat template changes the completion's text, so {MASK_KEY} cannot be "
                         "placed in the rendered conversation")
-    prompt_len = _common_prefix_length(prompt_ids, ids)
+    prompt_len = common_prefix_length(prompt_ids, ids)
     mask = [0] * prompt_len + [1] * (len(ids) - prompt_len)
     masked = 0
     for start, end in spans:

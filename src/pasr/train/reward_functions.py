@@ -23,6 +23,7 @@ from pasr.rewards import RewardWeights, refine_reward, total_reward
 from pasr.scoring.agreement import agreement_from_lines
 from pasr.train.baseline import StandardBaseline
 from pasr.train.rollout_log import RolloutLog
+from pasr.train.trl_adapter import reward_metric_logger, reward_step
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ class PasrRewards:
     def accuracy_reward(self, prompts, completions, question, reference, task, **kwargs) -> list[float]:
         """Score in [0, 1] of the answer against the reference (rule-based or judge)."""
         texts = self._prepare(completions)
-        accuracies = self._accuracies(texts, question, reference, task, kwargs.get("log_metric"))
+        accuracies = self._accuracies(texts, question, reference, task, reward_metric_logger(kwargs))
         if self.mode == "none":
             self._finish_batch(prompts, texts, question, reference, task, None, None, kwargs)
         return list(accuracies)
@@ -129,7 +130,7 @@ class PasrRewards:
     def refine_reward(self, prompts, completions, question, reference, task, **kwargs) -> list[float]:
         """Comparison of a refining completion with the standard-sample baseline (0 when it does not refine)."""
         texts = self._prepare(completions)
-        log_metric = kwargs.get("log_metric")
+        log_metric = reward_metric_logger(kwargs)
         accuracies = self._accuracies(texts, question, reference, task, log_metric)
         refined = [trace.refined for trace in self._traces]
         baselines = samples = None
@@ -202,11 +203,10 @@ class PasrRewards:
             if self._sides is not None:
                 rows[-1]["scores"] = self._sides[i]
         all_rows = gather_object(rows) if self.trainer is not None else rows
-        state = kwargs.get("trainer_state")
-        step = (state.global_step + 1) if state is not None else None
+        step = reward_step(kwargs)
         for row in all_rows:
             row["step"] = step
-        log_metric = kwargs.get("log_metric")
+        log_metric = reward_metric_logger(kwargs)
         if log_metric is not None:
             for name, value in batch_metrics(all_rows, self.scorer).items():
                 log_metric(name, value)

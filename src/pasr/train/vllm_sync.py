@@ -27,10 +27,10 @@ trl 1.16.0, torch 2.13.0+cpu):
   same machine (``127.0.0.1``) or share that folder; the folder is :data:`WEIGHTS_DIR_ENV` or a temporary one
   in ``/dev/shm``.
 
-On a GPU build nothing here is used: :func:`use_cpu_weight_sync` leaves TRL as it is. Everything that touches
-TRL's private API for this lives in this module (``VLLMGeneration`` and its ``_init_vllm``, ``sync_weights``,
-``_iter_named_params``, ``llm``, ``vllm_client``; ``trl.trainer.grpo_trainer.VLLMGeneration``);
-``tests/test_vllm_train.py`` checks those names exist.
+On a GPU build nothing here is used: :func:`use_cpu_weight_sync` leaves TRL as it is. The TRL private API this
+needs (``VLLMGeneration`` and its ``_init_vllm``, ``sync_weights``, ``_iter_named_params``, the class swap in
+``trl.trainer.grpo_trainer``) is reached through :mod:`pasr.train.trl_adapter` (:func:`~pasr.train.trl_adapter.
+hooked_vllm_generation`, :func:`~pasr.train.trl_adapter.swap_vllm_generation`), whose contract test covers it.
 """
 
 from __future__ import annotations
@@ -63,14 +63,10 @@ def use_cpu_weight_sync(use_vllm: bool) -> Iterator[bool]:
     if not use_vllm or not vllm_platform.installed() or not vllm_platform.on_cpu():
         yield False
         return
-    import trl.trainer.grpo_trainer as grpo_module
+    from pasr.train.trl_adapter import swap_vllm_generation
 
-    original = grpo_module.VLLMGeneration
-    grpo_module.VLLMGeneration = cpu_generation_class()
-    try:
+    with swap_vllm_generation(cpu_generation_class()):
         yield True
-    finally:
-        grpo_module.VLLMGeneration = original
 
 
 def reload_policy_weights(worker, weights_iterator=None, weights_path: str | None = None) -> None:
@@ -119,37 +115,32 @@ CpuVLLMGeneration: type | None = None
 def _define() -> type:
     import requests
     from safetensors.torch import save_file
-    from trl.generation.vllm_client import VLLMClient
-    from trl.generation.vllm_generation import VLLMGeneration
 
-    class _CpuVLLMGeneration(VLLMGeneration):
+    from pasr.train.trl_adapter import hooked_vllm_generation, vllm_client
+
+    class _CpuVLLMGeneration(hooked_vllm_generation()):
         """TRL's vLLM rollouts with the weight sync that works on vLLM's CPU build (module docstring)."""
 
         sync_seconds: list[float]
 
-        def _init_vllm(self) -> None:
+        def pasr_prepare(self) -> None:
             vllm_platform.engine_environment()
             self.sync_seconds = []
             self._weights_dir: Path | None = None
-            if self.mode != "server":
-                super()._init_vllm()
-                return
-            # TRL's server branch minus init_communicator (NCCL): the client only checks the server and asks its model.
-            if self.accelerator.is_main_process:
-                base_url = self.server_base_url or f"http://{self.server_host}:{self.server_port}"
-                self.vllm_client = VLLMClient(base_url=base_url, group_port=self.group_port,
-                                              connection_timeout=self.server_timeout)
-            self.accelerator.wait_for_everyone()
 
-        def sync_weights(self) -> None:
+        def pasr_server_client(self):
+            # TRL's server branch minus init_communicator (NCCL): the client only checks the server and asks its model.
+            base_url = self.server_base_url or f"http://{self.server_host}:{self.server_port}"
+            return vllm_client(base_url, group_port=self.group_port, connection_timeout=self.server_timeout)
+
+        def pasr_sync_weights(self, named_params) -> None:
             started = time.perf_counter()
             if self.mode == "colocate":
-                self.llm.collective_rpc(reload_policy_weights, kwargs={"weights_iterator": self._iter_named_params()})
+                self.llm.collective_rpc(reload_policy_weights, kwargs={"weights_iterator": named_params()})
                 self.llm.reset_prefix_cache()
             elif self.accelerator.is_main_process:
                 folder = self._weights_folder()
-                tensors = {name: tensor.detach().to("cpu").contiguous().clone()
-                           for name, tensor in self._iter_named_params()}
+                tensors = {name: tensor.detach().to("cpu").contiguous().clone() for name, tensor in named_params()}
                 weights = folder / "model.safetensors"
                 save_file(tensors, str(weights))
                 del tensors
@@ -159,7 +150,7 @@ def _define() -> type:
                     weights.unlink(missing_ok=True)
                 self.vllm_client.reset_prefix_cache()
             else:
-                for _ in self._iter_named_params():  # the gathers are collective: every process takes part
+                for _ in named_params():  # the gathers are collective: every process takes part
                     pass
             self.sync_seconds.append(time.perf_counter() - started)
 
