@@ -199,7 +199,7 @@ def generate(n: int, *, seed: int = 0, split: str = "train", easy_share: float =
 # --- the check and worked solutions ---------------------------------------------------
 
 
-PLACES = ("ones", "tens", "hundreds", "thousands")
+PLACES = ("ones", "tens", "hundreds", "thousands", "ten-thousands", "hundred-thousands")
 """Column names, right to left: the check names each column so that its digits can be looked up by name."""
 
 
