@@ -116,41 +116,56 @@ def test_bad_arguments():
 
 # --- the column check ---------------------------------------------------------------
 
-_STEP = re.compile(r"(\d) \+ (\d)( \+ 1)? = (\d+), write (\d+)(, carry 1)?, so far (\d+)\.")
+_STEP = re.compile(r"([a-z-]+) (\d) \+ (\d) \+ ([01]) = (\d+), write (\d+)(, carry [01])?, so far (\d+)\.")
+_SPLIT = re.compile(r"Check by columns: (\d+) is ([a-z0-9 ,-]+); (\d+) is ([a-z0-9 ,-]+)\. ")
 
 
 def _check_steps(a: int, b: int) -> None:
     text = sums.column_check(a, b)
-    assert text.startswith("Check by columns: ") and text.endswith(f" So {a} + {b} = {a + b}.")
-    steps = _STEP.findall(text)
     width = max(len(str(a)), len(str(b)))
+    places = sums.PLACES[:width]
+    split = _SPLIT.match(text)
+    assert split, text
+    # each number restated column by column, left to right, zero-padded to the same width
+    for number, restated in ((split[1], split[2]), (split[3], split[4])):
+        assert restated == ", ".join(f"{places[p]} {int(number) // 10**p % 10}" for p in reversed(range(width)))
+    assert (int(split[1]), int(split[3])) == (a, b)
+    assert text.endswith(f" So {a} + {b} = {a + b}.")
+    steps = _STEP.findall(text[split.end():])
     assert len(steps) == width
-    # nothing but the steps between the opening and the result
-    body = " ".join(m.group(0) for m in _STEP.finditer(text))
-    assert text == f"Check by columns: {body} So {a} + {b} = {a + b}."
+    # nothing but the split, the steps and the result
+    body = " ".join(m.group(0) for m in _STEP.finditer(text[split.end():]))
+    assert text == f"{split.group(0)}{body} So {a} + {b} = {a + b}."
     carry, written = 0, []
-    for place, (da, db, plus_one, total, write, carry_out, so_far) in enumerate(steps):
+    for place, (name, da, db, carry_in, total, write, carry_out, so_far) in enumerate(steps):
+        assert name == places[place]  # the column named as in the split
         assert (int(da), int(db)) == (a // 10**place % 10, b // 10**place % 10)  # the column's digits
-        assert bool(plus_one) == bool(carry)  # the carry from the column before, and only then
+        assert int(carry_in) == carry  # the carry from the column before, always written
         assert int(total) == int(da) + int(db) + carry  # a correct one-digit addition plus carry
         last = place == width - 1
         assert write == (total if last else str(int(total) % 10))
-        assert bool(carry_out) == (int(total) > 9 and not last)
+        assert carry_out == ("" if last else f", carry {1 if int(total) > 9 else 0}")
         carry = 1 if int(total) > 9 else 0
         written.append(write)
         assert so_far == "".join(reversed(written))  # the digits written so far, read left to right
     assert "".join(reversed(written)) == str(a + b)  # the digits written are the sum
-    assert sum(int(t) > 9 for *_, t, _w, _c, _s in steps) == sums.carries(a, b)
+    assert sum(int(step[4]) > 9 for step in steps) == sums.carries(a, b)
 
 
 def test_column_check_example():
     assert sums.column_check(4738, 2965) == (
-        "Check by columns: 8 + 5 = 13, write 3, carry 1, so far 3. 3 + 6 + 1 = 10, write 0, carry 1, so far 03. "
-        "7 + 9 + 1 = 17, write 7, carry 1, so far 703. 4 + 2 + 1 = 7, write 7, so far 7703. So 4738 + 2965 = 7703.")
-    assert sums.column_check(9738, 8965).endswith("9 + 8 + 1 = 18, write 18, so far 18703. So 9738 + 8965 = 18703.")
-    assert sums.column_check(23, 4) == ("Check by columns: 3 + 4 = 7, write 7, so far 7. 2 + 0 = 2, write 2, so far 27. "
-                                        "So 23 + 4 = 27.")
+        "Check by columns: 4738 is thousands 4, hundreds 7, tens 3, ones 8; 2965 is thousands 2, hundreds 9, tens 6, "
+        "ones 5. ones 8 + 5 + 0 = 13, write 3, carry 1, so far 3. tens 3 + 6 + 1 = 10, write 0, carry 1, so far 03. "
+        "hundreds 7 + 9 + 1 = 17, write 7, carry 1, so far 703. thousands 4 + 2 + 1 = 7, write 7, so far 7703. "
+        "So 4738 + 2965 = 7703.")
+    assert sums.column_check(9738, 8965).endswith(
+        "thousands 9 + 8 + 1 = 18, write 18, so far 18703. So 9738 + 8965 = 18703.")
+    assert sums.column_check(23, 4) == (
+        "Check by columns: 23 is tens 2, ones 3; 4 is tens 0, ones 4. ones 3 + 4 + 0 = 7, write 7, carry 0, so far "
+        "7. tens 2 + 0 + 0 = 2, write 2, so far 27. So 23 + 4 = 27.")
     assert sums.carries(4738, 2965) == 3 and sums.carries(23, 41) == 0 and sums.carries(9999, 1) == 4
+    with pytest.raises(PasrError, match="columns at most"):
+        sums.column_check(1_000_000, 1)
 
 
 @settings(max_examples=300, deadline=None)

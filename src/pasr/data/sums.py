@@ -7,9 +7,10 @@ answer it checks. Here it is by construction:
 
 - a **direct answer** writes the sum at once, ``<think>4738 + 2965 = 7703.</think><answer>7703</answer>``: fast,
   and for a small model often wrong on long sums with carries;
-- a **check**, written inside ``<refine>``, is column addition right to left, one single-digit addition plus
-  carry per step, and the digits written so far, e.g. ``Check by columns: 8 + 5 = 13, write 3, carry 1, so far
-  3. 3 + 6 + 1 = 10, write 0, carry 1, so far 03. 7 + 9 + 1 = 17, write 7, carry 1, so far 703. 4 + 2 + 1 = 7,
+- a **check**, written inside ``<refine>``, splits both numbers into named columns and then adds column by
+  column right to left, one single-digit addition plus carry per step, with the digits written so far, e.g.
+  ``Check by columns: 4738 is thousands 4, hundreds 7, tens 3, ones 8; 2965 is thousands 2, hundreds 9, tens 6,
+  ones 5. ones 8 + 5 + 0 = 13, write 3, carry 1, so far 3. tens 3 + 6 + 1 = 10, ... thousands 4 + 2 + 1 = 7,
   write 7, so far 7703. So 4738 + 2965 = 7703.`` (:func:`column_check`).
   Every step is local and small, so it is slower but reliable. The refine **computes** the answer from the
   digits: nothing in it is copied from the direct answer or anywhere else; only its last words compare the
@@ -198,31 +199,48 @@ def generate(n: int, *, seed: int = 0, split: str = "train", easy_share: float =
 # --- the check and worked solutions ---------------------------------------------------
 
 
-def column_check(a: int, b: int) -> str:
-    """The check a refine holds: column addition right to left, one single-digit addition plus carry a step.
+PLACES = ("ones", "tens", "hundreds", "thousands", "ten-thousands", "hundred-thousands")
+"""Column names, right to left: the check names each column so that its digits can be looked up by name."""
 
-    ``column_check(4738, 2965)`` is ``"Check by columns: 8 + 5 = 13, write 3, carry 1, so far 3. 3 + 6 + 1 = 10,
-    write 0, carry 1, so far 03. 7 + 9 + 1 = 17, write 7, carry 1, so far 703. 4 + 2 + 1 = 7, write 7, so far
-    7703. So 4738 + 2965 = 7703."``: each step adds the two digits of a column (a missing digit of the shorter
-    number is 0) and the carry, writes the last digit, carries 1 when the column total is 10 or more, and
-    restates the digits written so far (the leftmost column writes its whole total). The result after "So" is
-    the last "so far": computed step by step, never copied from the answer it checks. Why "so far": without it
-    the built-in model's checks computed the columns and then copied the direct answer it was checking into
-    the conclusion (``bench/measure_checking.py``).
+
+def _place_digits(n: int, width: int) -> str:
+    """``4738`` -> ``"thousands 4, hundreds 7, tens 3, ones 8"`` (zero-padded on the left to ``width`` columns)."""
+    return ", ".join(f"{PLACES[place]} {n // 10**place % 10}" for place in reversed(range(width)))
+
+
+def column_check(a: int, b: int) -> str:
+    """The check a refine holds: both numbers split into named columns, then column addition right to left.
+
+    ``column_check(4738, 2965)`` is ``"Check by columns: 4738 is thousands 4, hundreds 7, tens 3, ones 8; 2965
+    is thousands 2, hundreds 9, tens 6, ones 5. ones 8 + 5 + 0 = 13, write 3, carry 1, so far 3. tens 3 + 6 + 1
+    = 10, write 0, carry 1, so far 03. hundreds 7 + 9 + 1 = 17, write 7, carry 1, so far 703. thousands 4 + 2 +
+    1 = 7, write 7, so far 7703. So 4738 + 2965 = 7703."``.
+
+    First each number is restated column by column, left to right, right after the number itself (the shorter
+    one padded with zeros), so each step can look its two digits up by the column's name instead of counting
+    digits from the right of a number, which the built-in model got wrong (``bench/measure_checking.py``).
+    Then each step adds the column's two digits and the carry into it (``+ 0`` or ``+ 1``, always written),
+    writes the last digit, states the carry out (the leftmost column writes its whole total instead) and
+    restates the digits written so far. The result after "So" is the last "so far": computed step by step, never
+    copied from the answer it checks (without "so far" the built-in model's checks computed the columns and then
+    copied the direct answer into the conclusion).
     """
     columns = _columns(a, b)
+    width = len(columns)
+    if width > len(PLACES):
+        raise PasrError(f"the column check names {len(PLACES)} columns at most, got {a} + {b}")
     steps, written = [], []
-    for index, (da, db, carry, total) in enumerate(columns):
-        last = index == len(columns) - 1
-        lhs = f"{da} + {db} + 1" if carry else f"{da} + {db}"
+    for place, (da, db, carry, total) in enumerate(columns):
+        last = place == width - 1
         digits = str(total) if last else str(total % 10)
-        step = f"{lhs} = {total}, write {digits}"
-        if total > 9 and not last:
-            step += ", carry 1"
+        step = f"{PLACES[place]} {da} + {db} + {carry} = {total}, write {digits}"
+        if not last:
+            step += f", carry {1 if total > 9 else 0}"
         written.append(digits)
         steps.append(f"{step}, so far {''.join(reversed(written))}.")
     result = "".join(reversed(written))
-    return f"Check by columns: {' '.join(steps)} So {a} + {b} = {result}."
+    split = f"{a} is {_place_digits(a, width)}; {b} is {_place_digits(b, width)}."
+    return f"Check by columns: {split} {' '.join(steps)} So {a} + {b} = {result}."
 
 
 def slip(a: int, b: int, rng: random.Random) -> tuple[int, str]:
