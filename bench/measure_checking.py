@@ -75,8 +75,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="held-out sums problems (the family's easy/hard mix)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--max-new-tokens", type=int, default=192, help="PASR-prompt answers (a refining hard one "
-                        "is ~160 tokens); the standard answers get 64, the forced checks 128")
+    parser.add_argument("--max-new-tokens", type=int, default=256, help="PASR-prompt answers and forced checks (a "
+                        "refining hard answer is 227-240 tokens, its check 175-180); the standard answers get 64")
     parser.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16",
                         help="bfloat16: bf16 weights with eager attention (fastest on a bf16 CPU)")
     parser.add_argument("--out", help="write the summary and per-problem rows as JSON here")
@@ -136,7 +136,7 @@ def main() -> None:
         prefixes.append(f"<think>{row['a']} + {row['b']} = {guess}. <refine>Check by columns:")
     print("forced check", flush=True)
     checks = generate(model, tokenizer, [rendered(PASR_SYSTEM_PROMPT, r, p) for r, p in zip(records, prefixes)],
-                      128, args.batch, bf16)
+                      args.max_new_tokens, args.batch, bf16)
     for row, text in zip(rows, checks):
         value = checked_value(text, row["a"], row["b"])
         row["checked"] = value

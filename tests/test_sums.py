@@ -435,7 +435,7 @@ def test_sums_recipe_parses():
     from pasr.train.command import DEFAULT_TRAIN_RECIPE, RECIPES, parse_config
 
     config, _ = parse_config("train", ["--config", str(RECIPES / "cpu-sums.yaml")], DEFAULT_TRAIN_RECIPE)
-    assert config.synthetic_family == "sums" and config.max_completion_length == 192
+    assert config.synthetic_family == "sums" and config.max_completion_length == 256
     default, _ = parse_config("train", [], DEFAULT_TRAIN_RECIPE)
     assert default.synthetic_family == "arith"
 
