@@ -136,6 +136,39 @@ def test_ift_filters_the_log_and_fine_tunes_in_one_command(tmp_path):
     assert f"log: {data}" in " ".join(result.output.split())
 
 
+def test_ift_holds_its_folder_and_a_finished_rerun_does_not_retrain(tmp_path, monkeypatch):
+    """The folder is locked before ift-data.jsonl is written; a rerun of a finished run (same data, same settings)
+    skips the fine-tuning; other settings are refused, naming them."""
+    import pasr.train.sft as sft
+    from pasr.run_folder import RunLock
+
+    out = tmp_path / "ift"
+    args = ["baseline", "ift", "--config", "cpu-ift.yaml", "--model_name_or_path", "tiny-random", "--ift_rollout_log",
+            str(LOG), "--output_dir", str(out), "--max_steps", "1", "--bf16", "false", "--max_length", "256"]
+    with RunLock(out, "pasr baseline ift", option="output_dir"):  # another writer holds the folder
+        busy = invoke(*args)
+    assert isinstance(busy.exception, PasrError) and "in use" in str(busy.exception)
+    assert not (out / "ift-data.jsonl").exists()
+
+    trained = []
+    real_run_sft = sft.run_sft
+
+    def spy(*a, **k):
+        trained.append(k)
+        return real_run_sft(*a, **k)
+
+    monkeypatch.setattr(sft, "run_sft", spy)
+    assert invoke(*args).exit_code == 0 and len(trained) == 1
+    stamp = (out / "final" / "config.json").stat().st_mtime_ns
+    again = invoke(*args)
+    assert again.exit_code == 0, again.output
+    assert len(trained) == 1 and (out / "final" / "config.json").stat().st_mtime_ns == stamp
+    assert "fine-tuning steps" in again.output
+    other = invoke(*args, "--learning_rate", "0.001")
+    assert isinstance(other.exception, PasrError) and "learning_rate" in str(other.exception)
+    assert "--output_dir" in str(other.exception) and len(trained) == 1
+
+
 def test_ift_from_a_data_file_and_its_errors(tmp_path):
     from pasr.baselines.ift import build_ift_data
 
@@ -168,6 +201,15 @@ def test_ptr_fields_and_a_bad_value():
     assert done.returncode == 2 and done.stdout == "", done.stderr
     [line] = done.stderr.strip().splitlines()
     assert line.startswith("error: ") and "ptr_samples must be an integer >= 2" in line
+
+
+def test_ptr_records_checked_before_any_model_is_one_line_and_rc_2(tmp_path):
+    done = subprocess.run([str(PASR), "baseline", "ptr", "--judge_all", "true", "--output_dir", str(tmp_path / "p"),
+                           "--bf16", "false"], capture_output=True, text=True, timeout=300,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 2 and done.stdout == "", done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line == "error: judge_all needs a judge: set --judge_url and --judge_model"
 
 
 def test_ptr_takes_training_questions_from_the_cli():

@@ -20,7 +20,7 @@ from pasr.baselines.ptr import (
     training_records,
 )
 from pasr.errors import PasrError
-from pasr.eval.methods import METHODS, ChainConfig, run_method
+from pasr.eval.methods import METHODS, ChainConfig, changes_answer, run_method
 from pasr.prompts import PTR_REFINE_INSTRUCTION, STANDARD_SYSTEM_PROMPT, chat
 from pasr.scoring import Scorer
 from pasr.train.config import ModelConfig
@@ -92,6 +92,57 @@ class ScriptedModel:
 def scripted_samples(records):
     model = ScriptedModel("base", records, [])
     return sample_answers(lambda convs: model.generate(convs, 8, 0.8), records, Scorer(), 4), model
+
+
+class CountingScorer:
+    """The real scorer, remembering which responses it was asked to score."""
+
+    def __init__(self):
+        self.real, self.asked = Scorer(), []
+
+    def score_many(self, tasks, responses, references, questions=None):
+        self.asked.extend(responses)
+        return self.real.score_many(tasks, responses, references, questions)
+
+
+def test_samples_are_scored_once_in_order_and_shared_out_over_processes(tmp_path, monkeypatch):
+    """One process: the same scores, in the same order, as scoring everything at once. Under `accelerate launch`
+    (simulated: 3 processes) each process scores only its share and the gathered scores are that same list, so
+    every process builds the same examples."""
+    import accelerate
+    import accelerate.utils
+
+    from pasr.generation import runtime
+    from pasr.scoring import score_records
+
+    records = training_records(ptr_config(tmp_path))
+    samples, model = scripted_samples(records)
+    texts = [t for row in samples for t, _ in row]
+    every = [r for r in records for _ in range(4)]
+    assert [s for row in samples for _, s in row] == score_records(Scorer(), every, texts)
+    counting = CountingScorer()
+    assert runtime.sharded_score(counting, every, texts) == score_records(Scorer(), every, texts)
+    assert counting.asked == texts  # one process: everything, once, in order
+
+    shares, world = [], 3
+
+    class FakeState:
+        num_processes = world
+
+        def __init__(self):
+            self.process_index = rank
+
+    monkeypatch.setattr(accelerate, "PartialState", FakeState)
+    monkeypatch.setattr(accelerate.utils, "gather_object", lambda mine: shares.append(mine) or mine)
+    asked = []
+    for rank in range(world):
+        counting = CountingScorer()
+        runtime.sharded_score(counting, every, texts)
+        asked.append(counting.asked)
+    assert asked == [texts[runtime.share(len(texts), world, r)] for r in range(world)]  # each its share only
+    assert [s for share in shares for s in share] == score_records(Scorer(), every, texts)  # gathered in order
+    with pytest.raises(ValueError, match="one text per record"):
+        runtime.sharded_score(Scorer(), every, texts[:-1])
 
 
 def test_examples_hold_question_weaker_answer_instruction_and_better_answer(tmp_path):
@@ -227,14 +278,58 @@ def test_eval_method_ptr_runs_rounds_turns_and_counts_their_tokens(tmp_path):
     model = ScriptedModel("m", [], records, trained=True)
     outcomes = run_method("ptr", records, ChainConfig(backend=model, max_tokens=8, rounds=3))
     for record, outcome in zip(records, outcomes):
-        assert [t["name"] for t in outcome.turns] == ["answer", "revision", "revision", "revision"]
+        # round 1 changes the answer; rounds 2 and 3 keep it (the same <answer>): no revision, as self-refine's
+        assert [t["name"] for t in outcome.turns] == ["answer", "revision", "feedback", "feedback"]
         assert outcome.turns[0]["text"] == wrong(0) and outcome.final == right(record, 9) == outcome.turns[-1]["text"]
-        assert outcome.tokens == sum(len(t["text"].split()) for t in outcome.turns) and outcome.revisions == 3
+        assert outcome.tokens == sum(len(t["text"].split()) for t in outcome.turns) and outcome.revisions == 1
         assert all(t["prompt"] == PTR_REFINE_INSTRUCTION for t in outcome.turns[1:])
     last = model.conversations[-1]
     assert [m["role"] for m in last] == ["system", "user"] + ["assistant", "user"] * 3
     assert [m["content"] for m in last[3::2]] == [PTR_REFINE_INSTRUCTION] * 3
     assert len(model.conversations) == 4 * len(records)  # every example refines every round: no early stop
+
+
+class EchoModel:
+    """Asked to refine, repeats its previous answer (reworded outside <answer>), or changes it on ``change_on`` rounds."""
+
+    def __init__(self, change_on=()):
+        self.change_on = set(change_on)
+
+    def generate(self, conversations, max_tokens, temperature=0.0):
+        out = []
+        for conv in conversations:
+            k = sum(1 for m in conv if m["role"] == "user") - 1  # refinement round of this turn (0: first answer)
+            answer = str(10 + sum(1 for c in self.change_on if c <= k))  # changed on those rounds, then kept
+            out.append((f"<think>round {k}</think><answer> {answer} </answer>", 3))
+        return out
+
+
+@pytest.mark.parametrize("change_on, names", [
+    ((), ["answer", "feedback", "feedback"]),
+    ((1,), ["answer", "revision", "feedback"]),
+    ((2,), ["answer", "feedback", "revision"]),
+])
+def test_eval_method_ptr_names_a_revision_only_when_the_answer_changes(tmp_path, change_on, names):
+    """A round that keeps the extracted answer is ``feedback`` (not counted as refined); the final text is still
+    the last reply, and the report's refine rate counts only changed answers."""
+    from pasr.eval.metrics import refine_rate
+    from pasr.eval.runner import result_line
+
+    records = heldout_records(ptr_config(tmp_path, ptr_heldout_n=2))
+    outcomes = run_method("ptr", records, ChainConfig(backend=EchoModel(change_on), max_tokens=8, rounds=2))
+    for outcome in outcomes:
+        assert [t["name"] for t in outcome.turns] == names
+        assert outcome.final == outcome.turns[-1]["text"] and "round 2" in outcome.final
+    lines = [result_line(r, "synthetic", "ptr", "m", o, 1.0) for r, o in zip(records, outcomes)]
+    assert refine_rate(lines) == (1.0 if change_on else 0.0)
+
+
+def test_report_knows_ptr():
+    from pasr.report.loading import METHOD_ORDER
+    from pasr.report.plots import METHOD_COLORS
+
+    assert "ptr" in METHOD_ORDER and "ptr" in METHOD_COLORS
+    assert METHOD_COLORS["ptr"] not in {c for m, c in METHOD_COLORS.items() if m != "ptr"}
 
 
 def test_eval_cli_ptr_and_report_row(tmp_path):
@@ -251,7 +346,11 @@ def test_eval_cli_ptr_and_report_row(tmp_path):
     lines = [json.loads(x) for x in (out / "synthetic" / "ptr.jsonl").read_text().splitlines()]
     assert len(lines) == 2
     for line in lines:
-        assert [t["name"] for t in line["turns"]] == ["answer", "revision", "revision"]
+        turns = line["turns"]
+        assert [t["name"] for t in turns[:1]] == ["answer"] and len(turns) == 3
+        for before, turn in zip(turns, turns[1:]):  # a revision exactly where the answer changed
+            assert turn["name"] == ("revision" if changes_answer(before["text"], turn["text"]) else "feedback")
+        assert line["refined"] == any(t["name"] == "revision" for t in turns)
         assert line["tokens"] == sum(t["tokens"] for t in line["turns"]) and line["final"] == line["turns"][-1]["text"]
     summary = json.loads((out / "synthetic" / "ptr.summary.json").read_text())
     result = runner.invoke(app, ["report", str(out), "-o", str(report)])
@@ -356,6 +455,41 @@ def test_run_builds_data_trains_evaluates_rounds_and_resumes(tmp_path, monkeypat
     (out / "ptr_log.jsonl").unlink()
     run_ptr(config, ModelConfig(model_name_or_path="tiny-random"), backend_factory=factory, scorer=Scorer())
     assert trained_on == [] and all(t == 0 for b in backends for t in b.temperatures)
+    # a rerun with other settings would reuse data and model made with the old ones: refused, nothing runs
+    backends.clear()
+    for changed, name in ((dict(ptr_samples=3), "ptr_samples 4 -> 3"), (dict(learning_rate=1e-3), "learning_rate")):
+        with pytest.raises(PasrError, match=name) as err:
+            run_ptr(ptr_config(tmp_path, **changed), ModelConfig(model_name_or_path="tiny-random"),
+                    backend_factory=factory, scorer=Scorer())
+        assert "\n" not in str(err.value) and "--output_dir" in str(err.value)
+    with pytest.raises(PasrError, match="base_model"):
+        run_ptr(config, ModelConfig(model_name_or_path="smollm2-135m-instruct"), backend_factory=factory,
+                scorer=Scorer())
+    assert backends == [] and trained_on == []
+    # what only changes how the run goes may change
+    run_ptr(ptr_config(tmp_path, ptr_generation_batch_size=2), ModelConfig(model_name_or_path="tiny-random"),
+            backend_factory=factory, scorer=Scorer())
+    assert backends == [] and trained_on == []
+
+
+def test_run_settings_are_written_once_and_a_different_rerun_is_refused(tmp_path):
+    from pasr.baselines import common
+
+    model = ModelConfig(model_name_or_path="tiny-random")
+    first = ptr.settings(ptr_config(tmp_path), model)
+    assert first["ptr_samples"] == 4 and first["base_model"] == "tiny-random" and "ptr_backend" not in first
+    assert first["learning_rate"] == 1e-4 and first["dataset"] == "synthetic"
+    out = tmp_path / "run"
+    out.mkdir()
+    assert common.hold_settings(out, first) is False
+    assert json.loads((out / common.SETTINGS_FILE).read_text()) == first
+    assert common.hold_settings(out, ptr.settings(ptr_config(tmp_path), model)) is True
+    with pytest.raises(PasrError, match=r"ptr_samples 4 -> 3, ptr_temperature 0.8 -> 0.5\)") as err:
+        common.hold_settings(out, ptr.settings(ptr_config(tmp_path, ptr_samples=3, ptr_temperature=0.5), model))
+    assert "\n" not in str(err.value)
+    (out / common.SETTINGS_FILE).write_text("{")
+    with pytest.raises(PasrError, match="run_settings.json"):
+        common.hold_settings(out, first)
 
 
 def test_no_pair_is_a_clear_error(tmp_path):
@@ -386,6 +520,58 @@ def test_worked_fallback_when_the_model_answers_nothing_right(tmp_path):
         assert example["completion"][0]["content"] == ptr.worked_solution(record, "arith")
         assert example["first_score"] < example["refined_score"] == 1.0
     assert (tmp_path / "ptr" / "final" / "config.json").is_file() and result.rows == []
+
+
+def no_model(path):
+    raise AssertionError(f"a model was loaded ({path}) before the records were checked")
+
+
+def write_records(path, n=2):
+    path.write_text("".join(json.dumps({"question": f"q{i}?", "reference": "1"}) + "\n" for i in range(n)))
+    return str(path)
+
+
+@pytest.mark.parametrize("overrides, match", [
+    (dict(judge_all=True), "judge_all needs a judge"),
+    (dict(dataset="file", data_task="open", ptr_heldout_n=0), "open-ended questions"),
+    (dict(dataset="file", data_task="poetry", ptr_heldout_n=0), "poetry"),
+])
+def test_records_are_checked_before_any_model_loads(tmp_path, overrides, match):
+    """As `pasr train`'s check_records: open questions or judge_all without a judge, unknown tasks -- one line,
+    before generation (the backend factory is never called) and before any data is written."""
+    if overrides.get("dataset") == "file":
+        overrides["data_file"] = write_records(tmp_path / "train.jsonl")
+    config = ptr_config(tmp_path, **overrides)
+    with pytest.raises(PasrError, match=match) as err:
+        run_ptr(config, ModelConfig(model_name_or_path="tiny-random"), backend_factory=no_model, scorer=Scorer())
+    assert "\n" not in str(err.value) and not (tmp_path / "ptr" / "ptr_data.jsonl").exists()
+
+
+def test_heldout_records_are_checked_too(tmp_path, monkeypatch):
+    config = ptr_config(tmp_path)
+    open_ = [r.__class__(**{**r.__dict__, "task": "open"}) for r in heldout_records(config)]
+    monkeypatch.setattr(ptr, "heldout_records", lambda config, exclude=(): open_)
+    with pytest.raises(PasrError, match="held-out data .*open-ended"):
+        run_ptr(config, ModelConfig(model_name_or_path="tiny-random"), backend_factory=no_model, scorer=Scorer())
+
+
+def test_heldout_file_without_a_heldout_benchmark_is_refused(tmp_path):
+    with pytest.raises(PasrError, match="ptr_heldout_file.*ptr_heldout_benchmark") as err:
+        ptr_config(tmp_path, ptr_heldout_file=str(tmp_path / "gsm8k.jsonl"))
+    assert "\n" not in str(err.value)
+
+
+def test_corrupt_data_counts_is_one_line_naming_the_file(tmp_path):
+    config = ptr_config(tmp_path, ptr_heldout_n=0)
+    out = tmp_path / "ptr"
+    out.mkdir()
+    example = refinement_example(training_records(config)[0], wrong(), right(training_records(config)[0]),
+                                 kind="refine", first_score=0.0, refined_score=1.0)
+    (out / "ptr_data.jsonl").write_text(json.dumps(example) + "\n")
+    (out / "ptr_data_counts.json").write_text('{"examples": 1,')  # torn
+    with pytest.raises(PasrError, match="ptr_data_counts.json") as err:
+        run_ptr(config, ModelConfig(model_name_or_path="tiny-random"), backend_factory=no_model, scorer=Scorer())
+    assert "\n" not in str(err.value)
 
 
 class ParityScorer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,16 @@ def test_recipe_parses(path):
         assert (config.beta, config.epsilon, config.num_generations, config.temperature) == (0.04, 0.2, 8, 0.9)
         assert config.max_completion_length == 1500
         assert config.learning_rate == (1e-5 if model_config.use_peft else 1e-6)
+
+
+BASELINE_RECIPES = [p for p in RECIPE_FILES if p.stem.removeprefix("cpu-") in registry.names()]
+_LEGACY_COMMAND = re.compile(r"\bpasr\)? (?:ift-data|sft|star)\b")
+
+
+@pytest.mark.parametrize("path", BASELINE_RECIPES, ids=lambda p: str(p.relative_to(RECIPES)))
+def test_baseline_recipe_comments_show_pasr_baseline_only(path):
+    """A baseline's recipe shows the one documented way to run it, `pasr baseline NAME`, never the old
+    `pasr ift-data` + `pasr sft` / `pasr star`."""
+    comments = "\n".join(line for line in path.read_text().splitlines() if line.lstrip().startswith("#"))
+    assert f"baseline {path.stem.removeprefix('cpu-')}" in comments
+    assert not _LEGACY_COMMAND.search(comments), _LEGACY_COMMAND.search(comments).group()

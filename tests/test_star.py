@@ -142,6 +142,36 @@ def test_config_errors():
         fewshot_examples(StarConfig(output_dir="x", dataset="gsm8k", use_cpu=True, bf16=False), set())
 
 
+def test_heldout_file_without_a_heldout_benchmark_is_refused(tmp_path):
+    with pytest.raises(PasrError, match="star_heldout_file.*star_heldout_benchmark") as err:
+        star_config(tmp_path, star_heldout_file=str(tmp_path / "gsm8k.jsonl"))
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("task, overrides, match", [
+    (None, dict(judge_all=True), "judge_all needs a judge"),
+    ("open", dict(), "open-ended questions"),
+    ("poetry", dict(), "poetry"),
+])
+def test_records_are_checked_before_any_model_loads(tmp_path, task, overrides, match):
+    """As `pasr train`'s check_records, before generation (the backend factory is never called)."""
+    if task:
+        path = tmp_path / "train.jsonl"
+        path.write_text("".join(json.dumps({"question": f"q{i}?", "reference": "1"}) + "\n" for i in range(2)))
+        shots = tmp_path / "shots.jsonl"
+        shots.write_text(json.dumps({"question": "1+1?", "solution": "<answer>2</answer>", "task": "arith"}) + "\n")
+        overrides = dict(overrides, dataset="file", data_file=str(path), data_task=task, star_heldout=0,
+                         star_fewshot_file=str(shots), star_fewshot=1)
+
+    def no_model(path):
+        raise AssertionError(f"a model was loaded ({path}) before the records were checked")
+
+    config = star_config(tmp_path, **overrides)
+    with pytest.raises(PasrError, match=match) as err:
+        run_star(config, ModelConfig(model_name_or_path="tiny-random"), backend_factory=no_model, scorer=Scorer())
+    assert "\n" not in str(err.value)
+
+
 def test_two_iterations_restart_from_base_and_generate_with_latest(tmp_path, monkeypatch):
     """Scripted generation, real SFT of the tiny model: log, data files, models and which model did what."""
     import pasr.train.sft as sft

@@ -59,6 +59,25 @@ def heldout_records(config: Any, n: int, benchmark: str | None = None, data_file
     return load_benchmark(benchmark, data_file=data_file, limit=n, seed=config.seed)
 
 
+def check_heldout_source(config: Any, benchmark_field: str, file_field: str) -> None:
+    """Refuse a held-out data file (``file_field``) without the held-out benchmark it is for (``benchmark_field``):
+    it would be ignored and the built-in test split used instead."""
+    if getattr(config, file_field) and getattr(config, benchmark_field) is None:
+        raise PasrError(f"{file_field} is a local file of the held-out benchmark: set {benchmark_field} too "
+                        f"(e.g. gsm8k), or drop {file_field}")
+
+
+def check_records(config: Any, records: list[Record], heldout: list[Record] = (), heldout_name: str | None = None,
+                  ) -> None:
+    """The run's training and held-out records can be scored (:func:`pasr.train.data.check_records`, as in ``pasr
+    train``): call right after loading them, before any model loads. One-line :class:`PasrError` otherwise."""
+    from pasr.train.data import check_records as check
+
+    check(records, config)
+    if heldout:
+        check(list(heldout), config, what=f"the held-out data ({heldout_name or 'built-in test split'})")
+
+
 def worked_solution(record: Record, family: str) -> str:
     """The built-in task's worked solution of ``record`` (think/answer form, no refine)."""
     from pasr.data import synthetic
@@ -103,6 +122,94 @@ def text(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(value)
     return value
+
+
+# --- the settings a run folder was made with ------------------------------------------------------------
+
+SETTINGS_FILE = "run_settings.json"
+"""The settings that shaped what OUTPUT_DIR holds (:func:`hold_settings`), written at the first run."""
+
+DATA_FIELDS = ("dataset", "data_file", "data_task", "data_fields", "train_size", "synthetic_family",
+               "synthetic_difficulty", "data_seed_offset", "seed", "judge_model", "judge_all")
+"""The fields that choose the training questions and how they are scored."""
+
+SFT_FIELDS = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+              "gradient_accumulation_steps", "lr_scheduler_type", "lr_scheduler_kwargs", "warmup_steps",
+              "weight_decay", "max_grad_norm", "optim", "max_length", "packing", "completion_only_loss",
+              "assistant_only_loss", "seed")
+"""The fine-tuning hyperparameters that shape the trained model."""
+
+MODEL_FIELDS = ("model_revision", "dtype", "use_peft", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules",
+                "lora_target_parameters", "lora_modules_to_save", "use_rslora", "use_dora", "load_in_8bit",
+                "load_in_4bit")
+"""The :class:`~pasr.train.config.ModelConfig` fields that shape the trained model (besides the base model)."""
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON reads it back (enums by value, paths and other objects as text)."""
+    import json
+
+    return json.loads(json.dumps(value, default=lambda o: getattr(o, "value", str(o))))
+
+
+def run_settings(config: Any, model_config: Any, fields: tuple[str, ...] | list[str], **extra: Any) -> dict[str, Any]:
+    """The settings that shape a run's results: the base model, ``fields`` of ``config`` (those it has), the
+    shaping :data:`MODEL_FIELDS` of ``model_config`` and ``extra`` (e.g. a data file's digest)."""
+    found: dict[str, Any] = {"base_model": model_config.model_name_or_path or DEFAULT_BASE}
+    for name in dict.fromkeys(fields):
+        if hasattr(config, name):
+            found[name] = getattr(config, name)
+    for name in MODEL_FIELDS:
+        if hasattr(model_config, name):
+            found[f"model.{name}"] = getattr(model_config, name)
+    found.update(extra)
+    return {k: _plain(v) for k, v in found.items()}
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes (a data file's part of :func:`run_settings`)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def hold_settings(output: Path, settings: dict[str, Any], *, main: bool = True) -> bool:
+    """Tie OUTPUT_DIR to ``settings`` (:func:`run_settings`): the first run writes them to ``SETTINGS_FILE``
+    (atomically, main process only); a rerun with other settings is refused (one line naming what differs),
+    since it would silently reuse stages made with the old ones. True when the folder already had them (a rerun
+    with the same settings), False on the first run. Call before any stage runs."""
+    import json
+
+    from pasr.run_folder import write_text_atomic
+
+    path = Path(output) / SETTINGS_FILE
+    try:
+        before = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        before = None
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise PasrError(f"{path}: unreadable settings of an earlier run ({err}); use a new --output_dir") from None
+    if before is not None and not isinstance(before, dict):
+        raise PasrError(f"{path}: not a JSON object; use a new --output_dir")
+    if before is None:
+        if main:
+            write_text_atomic(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
+        return False
+    missing = object()
+    changed = [k for k in sorted(set(before) | set(settings)) if before.get(k, missing) != settings.get(k, missing)]
+    if changed:
+        def shown(v: Any) -> str:
+            return "unset" if v is missing else json.dumps(v)
+
+        what = ", ".join(f"{k} {shown(before.get(k, missing))} -> {shown(settings.get(k, missing))}"
+                         for k in changed)
+        raise PasrError(f"{output} holds a run made with other settings ({what}); its stages would be reused as "
+                        "they are: rerun with the earlier settings to resume, or give a new --output_dir")
+    return True
 
 
 @dataclass
@@ -163,5 +270,7 @@ def run_scorer(config: Any, scorer: Any = None) -> Iterator[Any]:
         own.close()
 
 
-__all__ = ["DEFAULT_BASE", "RunStart", "correct", "heldout_records", "read_run_log", "run_scorer", "start_run",
+__all__ = ["DATA_FIELDS", "DEFAULT_BASE", "MODEL_FIELDS", "RunStart", "SETTINGS_FILE", "SFT_FIELDS",
+           "check_heldout_source", "check_records", "correct", "file_digest", "heldout_records", "hold_settings",
+           "run_settings", "read_run_log", "run_scorer", "start_run",
            "text", "training_records", "worked_solution"]

@@ -8,6 +8,7 @@ kept examples to ``OUTPUT_DIR/ift-data.jsonl`` and the model to ``OUTPUT_DIR/fin
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,10 @@ from pasr.train.config import ModelConfig, PasrSFTConfig
 
 DATA_NAME = "ift-data.jsonl"
 """The filtered examples, in OUTPUT_DIR."""
+COMMAND = "pasr baseline ift"
+"""The run folder's kind (:class:`pasr.run_folder.RunLock`)."""
+
+logger = logging.getLogger("pasr.ift")
 
 
 @dataclass
@@ -66,14 +71,40 @@ class IftResult:
 def run_ift(config: IftConfig, model_config: ModelConfig, *, console: Any = None) -> IftResult:
     """Filter ``ift_rollout_log`` (when set) into ``OUTPUT_DIR/ift-data.jsonl`` and fine-tune the base model on it.
 
-    Raises :class:`PasrError` when no rollout passes the filters (the message lists the funnel).
+    Holds OUTPUT_DIR as its only writer for the whole run (:class:`pasr.run_folder.RunLock`, kind
+    :data:`COMMAND`), before anything is written there. ``OUTPUT_DIR/run_settings.json`` ties the folder to the
+    base model, the SFT hyperparameters, the filters and the data's digest
+    (:func:`pasr.baselines.common.hold_settings`): a rerun with the same ones and a saved ``OUTPUT_DIR/final``
+    skips the fine-tuning; a rerun with others is refused. Raises :class:`PasrError` when no rollout passes the
+    filters (the message lists the funnel).
     """
+    from pasr.run_folder import RunLock
+
+    with RunLock(config.output_dir, COMMAND, option="output_dir", distributed=True):
+        return _run_ift(config, model_config)
+
+
+def settings(config: IftConfig, model_config: ModelConfig, data_sha256: str) -> dict[str, Any]:
+    """What shapes an IFT run's model: base model, SFT hyperparameters, the filters, the data's digest."""
+    from dataclasses import fields
+
+    from pasr.baselines import common
+
+    ift_fields = [f.name for f in fields(config) if f.name.startswith("ift_")]
+    return common.run_settings(config, model_config, [*ift_fields, *common.SFT_FIELDS], data_sha256=data_sha256)
+
+
+def _run_ift(config: IftConfig, model_config: ModelConfig) -> IftResult:
+    import hashlib
+
     from accelerate import PartialState
 
+    from pasr.baselines import common
     from pasr.train.sft import read_chat_examples, run_sft
 
     started = time.perf_counter()
     output = Path(config.output_dir)
+    state = PartialState()
     if config.ift_rollout_log:
         kept, funnel = filter_rollouts(read_rollout_log(config.ift_rollout_log), config.ift_filter())
         if not kept:
@@ -81,16 +112,25 @@ def run_ift(config: IftConfig, model_config: ModelConfig, *, console: Any = None
             raise PasrError(f"{config.ift_rollout_log}: no rollout passed the filters ({stages}); loosen them "
                             "(e.g. --ift_min_refine_reward -2, --no_ift_require_refine) or use a longer PASR run")
         data = output / DATA_NAME
-        state = PartialState()
-        if state.is_main_process:
-            write_ift_data(kept, data)
+        rows = [ift_example(row) for row in kept]
+        digest = hashlib.sha256("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()).hexdigest()
+        same = common.hold_settings(output, settings(config, model_config, digest), main=state.is_main_process)
+        if state.is_main_process and not (same and data.is_file()):
+            write_ift_data(kept, data)  # the same bytes as the digest
         state.wait_for_everyone()
-        examples = [{k: ift_example(row)[k] for k in ("prompt", "completion")} for row in kept]
+        examples = [{k: r[k] for k in ("prompt", "completion")} for r in rows]
     else:
         data = Path(config.data_file)
         examples = read_chat_examples(str(data))
         funnel = [("examples in data_file", len(examples))]
-    final = run_sft(config, model_config, examples=examples)
+        digest = common.file_digest(data)
+        same = common.hold_settings(output, settings(config, model_config, digest), main=state.is_main_process)
+    final_dir = output / "final"
+    if same and (final_dir / "config.json").is_file():
+        final = str(final_dir)  # this data and these settings were fine-tuned before
+        logger.info("ift: %s is done with these settings and data; not fine-tuned again", final)
+    else:
+        final = run_sft(config, model_config, examples=examples, held=True)
     summary_path = output / "sft_summary.json"
     sft = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     total = funnel[0][1]

@@ -50,8 +50,10 @@ Layout: ``OUTPUT_DIR/ptr_data.jsonl`` (the chat examples, as ``pasr sft --datase
 ``kind``, ``first_score`` and ``refined_score``), ``OUTPUT_DIR/ptr_data_counts.json``, ``OUTPUT_DIR/sft/``
 (the fine-tuning run), ``OUTPUT_DIR/final`` (the model), ``OUTPUT_DIR/ptr_log.jsonl`` (one line per evaluated
 model: ``base``, ``trained``) and ``OUTPUT_DIR/ptr_summary.json``. A rerun resumes: the data file, the
-final model and logged evaluations are reused, not recomputed. Under ``accelerate launch`` each process
-generates its share and the results are gathered (:mod:`pasr.generation.runtime`).
+final model and logged evaluations are reused, not recomputed; ``OUTPUT_DIR/run_settings.json``
+(:func:`settings`) ties the folder to the settings that made them, and a rerun with other settings is refused.
+Under ``accelerate launch`` each process generates its share and the results are gathered
+(:mod:`pasr.generation.runtime`).
 """
 
 from __future__ import annotations
@@ -72,11 +74,17 @@ from pasr.baselines.common import correct, worked_solution
 from pasr.data.records import Record
 from pasr.errors import PasrError
 from pasr.format import extract_answer
-from pasr.generation.runtime import BackendFactory, BackendSlot, backend_factory, generator, sharded_generate
+from pasr.generation.runtime import (
+    BackendFactory,
+    BackendSlot,
+    backend_factory,
+    generator,
+    sharded_generate,
+    sharded_score,
+)
 from pasr.jsonl import append_jsonl
 from pasr.prompts import PTR_REFINE_INSTRUCTION, STANDARD_SYSTEM_PROMPT, chat
 from pasr.run_folder import RunLock, write_text_atomic
-from pasr.scoring import score_records
 from pasr.train.config import JudgeArguments, ModelConfig, PasrSFTConfig
 
 logger = logging.getLogger("pasr.ptr")
@@ -188,6 +196,7 @@ def check_ptr_values(config: Any) -> None:
     if config.ptr_heldout_n and config.dataset != "synthetic" and config.ptr_heldout_benchmark is None:
         raise PasrError("ptr_heldout_benchmark: name a held-out benchmark for non-built-in training data "
                         "(e.g. gsm8k), or set ptr_heldout_n 0")
+    common.check_heldout_source(config, "ptr_heldout_benchmark", "ptr_heldout_file")
     if bool(config.judge_url) != bool(config.judge_model):
         raise PasrError("judge_url and judge_model go together: set both or neither")
 
@@ -341,7 +350,7 @@ def sample_answers(generate: Callable[[list[list[dict]]], list[tuple[str, int]]]
     records = list(records)
     conversations = [chat(system, r.question, r.task) for r in records for _ in range(samples)]
     texts = [t for t, _ in generate(conversations)]
-    scores = score_records(scorer, [r for r in records for _ in range(samples)], texts)
+    scores = sharded_score(scorer, [r for r in records for _ in range(samples)], texts)
     return [list(zip(texts[i * samples:(i + 1) * samples], scores[i * samples:(i + 1) * samples]))
             for i in range(len(records))]
 
@@ -398,7 +407,7 @@ def heldout_rounds(backend: Any, records: Sequence[Record], scorer: Any, *, roun
     outcomes = run_method("ptr", records, cfg)
     per_round, first_right, last_right = [], [], []
     for k in range(rounds + 1):
-        scores = score_records(scorer, records, [o.turns[k]["text"] for o in outcomes])
+        scores = sharded_score(scorer, records, [o.turns[k]["text"] for o in outcomes])
         right = [correct(s, r.task) for s, r in zip(scores, records)]
         if k == 0:
             first_right = right
@@ -457,6 +466,32 @@ def _read_log(path: Path) -> dict[str, dict]:
     return common.read_run_log(path, "model", common.text, "text")
 
 
+RUNTIME_FIELDS = ("ptr_generation_batch_size", "ptr_backend", "ptr_generation_dtype", "ptr_eval_base")
+"""PTR fields that change how a run goes, not what it makes (a rerun may change them)."""
+
+
+def settings(config: PtrConfig, model_config: ModelConfig) -> dict[str, Any]:
+    """What shapes a PTR run's data, model and evaluation (:func:`pasr.baselines.common.hold_settings`): the base
+    model, the training questions, every ``ptr_*`` field but :data:`RUNTIME_FIELDS`, the SFT hyperparameters."""
+    from dataclasses import fields
+
+    ptr_fields = [f.name for f in fields(config) if f.name.startswith("ptr_") and f.name not in RUNTIME_FIELDS]
+    return common.run_settings(config, model_config, [*common.DATA_FIELDS, *ptr_fields, *common.SFT_FIELDS])
+
+
+def _read_counts(path: Path) -> dict[str, Any]:
+    """``ptr_data_counts.json`` of an earlier run; one-line :class:`PasrError` naming the file when it is corrupt."""
+    try:
+        counts = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise PasrError(f"{path}: unreadable data counts of an earlier run ({err}); delete it (and {DATA_FILE}) "
+                        "to rebuild the data, or use a new --output_dir") from None
+    if not isinstance(counts, dict):
+        raise PasrError(f"{path}: not a JSON object; delete it (and {DATA_FILE}) to rebuild the data, or use a new "
+                        "--output_dir")
+    return counts
+
+
 def _model_done(path: Path) -> bool:
     return (path / "config.json").is_file()
 
@@ -488,6 +523,8 @@ def _run_ptr(config: PtrConfig, model_config: ModelConfig, factory, scorer, cons
 
     records = training_records(config)
     heldout = heldout_records(config, exclude={r.question for r in records})
+    common.check_records(config, records, heldout, config.ptr_heldout_benchmark)
+    common.hold_settings(output, settings(config, model_config), main=main)
     say(f"PTR: {len(records)} training questions x {config.ptr_samples} samples, {len(heldout)} held-out, "
         f"{config.ptr_rounds} refinement rounds, from {base}", highlight=False)
 
@@ -516,7 +553,7 @@ def _run_ptr(config: PtrConfig, model_config: ModelConfig, factory, scorer, cons
             evaluate("base", base)
         if data_path.is_file():
             examples = sft.read_chat_examples(str(data_path))
-            counts = json.loads(counts_path.read_text()) if counts_path.is_file() else {"examples": len(examples)}
+            counts = _read_counts(counts_path) if counts_path.is_file() else {"examples": len(examples)}
             say(f"data: {len(examples)} examples from before ({data_path})", highlight=False)
         elif _model_done(final):
             examples = []
@@ -530,7 +567,7 @@ def _run_ptr(config: PtrConfig, model_config: ModelConfig, factory, scorer, cons
                                    require_answer_tag=config.ptr_require_answer_tag, seed=config.seed)
             if not found.counts["refine"] and config.ptr_worked_fallback and config.dataset == "synthetic":
                 solutions = [worked_solution(r, config.synthetic_family) for r in records]
-                fallback = worked_examples(records, samples, solutions, score_records(scorer, records, solutions))
+                fallback = worked_examples(records, samples, solutions, sharded_score(scorer, records, solutions))
                 say(f"[yellow]warning:[/yellow] {base}'s own samples give no weaker -> better pair; the built-in "
                     "task's worked solutions are the better answers instead (ptr_worked_fallback)", highlight=False)
                 found = RefinementData(fallback.examples, {**found.counts, **fallback.counts})
@@ -571,7 +608,7 @@ def _run_ptr(config: PtrConfig, model_config: ModelConfig, factory, scorer, cons
                                              "sft_last_loss": sft_info.get("last_loss")})
 
     if not counts and counts_path.is_file():
-        counts = json.loads(counts_path.read_text())
+        counts = _read_counts(counts_path)
     seconds = run.seconds()
     rows = summary_rows(evaluations)
     if main:

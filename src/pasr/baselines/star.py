@@ -33,11 +33,10 @@ from pasr.baselines.common import correct
 from pasr.data.records import Record, read_objects
 from pasr.errors import PasrError
 from pasr.format import extract_answer
-from pasr.generation.runtime import BackendFactory, BackendSlot, backend_factory, generator
+from pasr.generation.runtime import BackendFactory, BackendSlot, backend_factory, generator, sharded_score
 from pasr.jsonl import append_jsonl
 from pasr.prompts import STAR_HINT, SYSTEM_PROMPTS, chat, user_message
 from pasr.run_folder import RunLock, write_text_atomic
-from pasr.scoring import score_records
 from pasr.train.config import JudgeArguments, ModelConfig, PasrSFTConfig
 
 HINT_MENTION = re.compile(r"\bhint", re.IGNORECASE)
@@ -101,6 +100,7 @@ class StarConfig(PasrSFTConfig, JudgeArguments):
             raise PasrError(f"star_backend={self.star_backend!r}: use one of {', '.join(STAR_BACKENDS)}")
         if self.star_temperature < 0:
             raise PasrError(f"star_temperature must be >= 0, got {self.star_temperature}")
+        common.check_heldout_source(self, "star_heldout_benchmark", "star_heldout_file")
         if bool(self.judge_url) != bool(self.judge_model):
             raise PasrError("judge_url and judge_model go together: set both or neither")
 
@@ -189,7 +189,7 @@ def collect_rationales(
 
     records = list(records)
     texts = [t for t, _ in generate([generation_prompt(r, shots, system) for r in records])]
-    scores = score_records(scorer, records, texts)
+    scores = sharded_score(scorer, records, texts)
     examples, wrong = [], []
     right = 0
     for record, text, s in zip(records, texts, scores):
@@ -202,7 +202,7 @@ def collect_rationales(
     mentions = 0
     if rationalize and wrong:
         texts = [t for t, _ in generate([generation_prompt(r, shots, system, hint=True) for r in wrong])]
-        for record, text, s in zip(wrong, texts, score_records(scorer, wrong, texts)):
+        for record, text, s in zip(wrong, texts, sharded_score(scorer, wrong, texts)):
             if not keep(text, s, record):
                 continue
             if HINT_MENTION.search(text):
@@ -315,7 +315,7 @@ def heldout_eval(generate, records: Sequence[Record], scorer: Any, system: str) 
     if not records:
         return {"heldout_n": 0, "heldout_accuracy": None, "heldout_tokens_mean": None}
     outs = generate([chat(system, r.question, r.task) for r in records])
-    scores = score_records(scorer, records, [t for t, _ in outs])
+    scores = sharded_score(scorer, records, [t for t, _ in outs])
     return {
         "heldout_n": len(records),
         "heldout_accuracy": round(sum(scores) / len(scores), 4),
@@ -356,6 +356,7 @@ def _run_star(config: StarConfig, model_config: ModelConfig, backend_factory, sc
 
     records = training_records(config)
     heldout = heldout_records(config)
+    common.check_records(config, records, heldout, config.star_heldout_benchmark)
     shots = fewshot_examples(config, exclude={r.question for r in records} | {r.question for r in heldout})
     say(f"STaR: {len(records)} training questions, {len(shots)} few-shot examples, {len(heldout)} held-out, "
         f"{config.star_iterations} iterations from {base}", highlight=False)

@@ -13,11 +13,12 @@ second turn, ...), so the backend always sees as many conversations as it can ba
   turn saying the answer contains an error; up to ``rounds`` times while the revision is still wrong.
 - ``ptr`` (Progressive Thought Refinement, Du et al. 2024): a standard answer, then ``rounds`` turns of PTR's
   refinement instruction ("think further and give a more precise answer"), each reply replacing the answer;
-  no early stop and no outside signal, the last reply is scored, every turn's tokens count
+  no early stop and no outside signal, the last reply is scored, every turn's tokens count; a turn whose
+  answer is unchanged is named ``feedback``, not ``revision``
   (:mod:`pasr.baselines.ptr` trains a model for it).
 
 Turn names in results: ``answer`` (first turn), ``revision`` (a turn whose reply replaced the answer),
-``feedback`` (a self-refine turn in which the model confirmed its answer).
+``feedback`` (a self-refine turn in which the model confirmed its answer, or a ptr turn that kept the answer).
 
 Progress: each method tells ``cfg.progress`` (:class:`pasr.eval.progress.ChainProgress`) which turn runs
 and when examples finish, and hands it to the backend as ``on_progress`` so the bar moves per finished
@@ -92,6 +93,17 @@ _CONFIRM = re.compile(r"\s+".join(map(re.escape, SELF_REFINE_CONFIRMATION.lower(
 def confirms(reply: str) -> bool:
     """True when a self-refine reply keeps the previous answer (says the confirmation phrase)."""
     return bool(_CONFIRM.search((reply or "").lower()))
+
+
+def changes_answer(previous: str, reply: str) -> bool:
+    """Whether ``reply``'s answer (what the scorers read: its last ``<answer>``, else the whole text) differs
+    from ``previous``'s, blanks collapsed: a PTR round that keeps the answer is no revision."""
+    from pasr.scoring.extract import answer_text
+
+    def answer(text: str) -> str:
+        return " ".join(answer_text(text)[0].split())
+
+    return answer(previous) != answer(reply)
 
 
 def is_wrong(score: float, metric: str) -> bool:
@@ -211,7 +223,9 @@ def ptr(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
     """Answer, then ``rounds`` refinement turns (PTR's instruction); each reply becomes the answer, the last is scored.
 
     Turn ``k`` of an outcome holds the answer after ``k`` refinements (turn 0: the first answer), so the
-    accuracy after every round can be read from one chain (:func:`pasr.baselines.ptr.heldout_rounds`).
+    accuracy after every round can be read from one chain (:func:`pasr.baselines.ptr.heldout_rounds`). A round's
+    turn is named ``revision`` only when its answer differs from the previous one (:func:`changes_answer`), else
+    ``feedback`` (the model kept its answer), so refine rates and analyses count real revisions only.
     """
     rounds = max(0, cfg.rounds)
     convs, outcomes = _first_answers(records, STANDARD_SYSTEM_PROMPT, cfg, final=rounds == 0)
@@ -219,7 +233,8 @@ def ptr(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
         asks = [conv + [{"role": "user", "content": PTR_REFINE_INSTRUCTION}] for conv in convs]
         replies = _generate(cfg, asks, f"refine {k}", final=k == rounds)
         for i, (ask, (text, n)) in enumerate(zip(asks, replies)):
-            outcomes[i].turns.append(_turn("revision", PTR_REFINE_INSTRUCTION, text, n))
+            name = "revision" if changes_answer(outcomes[i].final, text) else "feedback"
+            outcomes[i].turns.append(_turn(name, PTR_REFINE_INSTRUCTION, text, n))
             outcomes[i].final = text
             convs[i] = ask + [{"role": "assistant", "content": text}]
     cfg.progress.end()

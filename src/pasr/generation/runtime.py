@@ -8,7 +8,8 @@ needs three things from the backends of :mod:`pasr.generation.backends`, and the
 - :class:`BackendSlot`: the one backend alive at a time, reused while the model stays the same and freed
   (memory returned) before fine-tuning or before the next model is loaded;
 - :func:`sharded_generate`: each process generates its share of the conversations in chunks, advancing a
-  progress bar, and the results are gathered so every process gets the whole list, in order.
+  progress bar, and the results are gathered so every process gets the whole list, in order;
+- :func:`sharded_score`: the same for scoring what was generated, so every process builds the same data.
 
 A backend is anything with ``generate(conversations, max_tokens, temperature) -> [(text, tokens)]`` and
 ``close()`` (optionally ``chunk_size``).
@@ -118,8 +119,8 @@ def sharded_generate(
     from accelerate.utils import gather_object
 
     state = PartialState()
-    n, world, rank = len(conversations), state.num_processes, state.process_index
-    mine = list(conversations[n * rank // world: n * (rank + 1) // world])
+    world = state.num_processes
+    mine = list(conversations[share(len(conversations), world, state.process_index)])
     task = progress.add_task(description, total=len(mine)) if progress is not None else None
     chunk = max(1, int(getattr(backend, "chunk_size", 0) or 4 * batch_size))
     out: list[tuple[str, int]] = []
@@ -134,6 +135,36 @@ def sharded_generate(
     return list(gather_object(out)) if world > 1 else out
 
 
+def share(n: int, world: int, rank: int) -> slice:
+    """Process ``rank``'s of ``world`` contiguous share of ``n`` items: ``[n*rank//world, n*(rank+1)//world)``
+    (the shares, in rank order, are the whole list in order)."""
+    return slice(n * rank // world, n * (rank + 1) // world)
+
+
+def sharded_score(scorer: Any, records: Sequence[Any], texts: Sequence[str]) -> list[float]:
+    """:func:`pasr.scoring.score_records` with each accelerate process scoring only its share (:func:`share`),
+    the scores gathered so every process returns the same whole list, in order.
+
+    Every process then builds its data from the same scores: scoring everything in every process would ask the
+    judge once per process, and a judge that answers differently (sampling, a timeout scored 0) would give the
+    processes different examples, so different step counts, and a hang in DDP. One process: ``score_records``.
+    """
+    from accelerate import PartialState
+    from accelerate.utils import gather_object
+
+    from pasr.scoring import score_records
+
+    records, texts = list(records), list(texts)
+    if len(records) != len(texts):
+        raise ValueError(f"sharded_score needs one text per record: {len(records)} records, {len(texts)} texts")
+    state = PartialState()
+    world = state.num_processes
+    if world == 1:
+        return score_records(scorer, records, texts)
+    mine = share(len(records), world, state.process_index)
+    return [float(s) for s in gather_object(score_records(scorer, records[mine], texts[mine]))]
+
+
 def generator(backend: Any, *, max_tokens: int, temperature: float, batch_size: int, progress: Any = None,
               description: str = "") -> Generate:
     """:func:`sharded_generate` bound to one backend and its settings: ``generate(conversations)``."""
@@ -145,4 +176,5 @@ def generator(backend: Any, *, max_tokens: int, temperature: float, batch_size: 
     return generate
 
 
-__all__ = ["BackendFactory", "BackendSlot", "Generate", "backend_factory", "generator", "sharded_generate"]
+__all__ = ["BackendFactory", "BackendSlot", "Generate", "backend_factory", "generator", "share", "sharded_generate",
+           "sharded_score"]

@@ -31,6 +31,30 @@ def parse_field_mapping(text: str | None) -> dict[str, str] | None:
     return mapping
 
 
+def check_records(records: list[Record], config: Any, *, what: str | None = None) -> None:
+    """Fail before any model is loaded on data the scorer cannot score: empty data, unknown tasks, open-ended
+    questions (or ``judge_all``) without a judge. ``what`` names the data in the message (default: the training
+    data, ``config.dataset``). Used by ``pasr train`` and every trained baseline
+    (:func:`pasr.baselines.common.check_records`)."""
+    from pasr.scoring import family
+
+    what = what or f"the training data ({config.dataset})"
+    if not records:
+        raise PasrError(f"{what} is empty")
+    for task in sorted({r.task for r in records}):
+        try:
+            family(task)  # an answer family or a benchmark name
+        except PasrError as err:
+            raise PasrError(f"{what}: {err}") from None
+    if not getattr(config, "judge_url", None) and any(r.task == "open" for r in records):
+        raise PasrError(
+            f"{what} has open-ended questions (task 'open'), which need the LLM judge: "
+            "set --judge_url and --judge_model (e.g. a `vllm serve` endpoint)"
+        )
+    if getattr(config, "judge_all", False) and not getattr(config, "judge_url", None):
+        raise PasrError("judge_all needs a judge: set --judge_url and --judge_model")
+
+
 def load_training_records(config: Any) -> list[Record]:
     """The training records a config names (train splits only; evaluation never sees them)."""
     from pasr.data import benchmarks, synthetic

@@ -25,7 +25,7 @@ from pasr.rewards import RewardWeights
 from pasr.run_folder import RunLock, is_writing_process, write_text_atomic
 from pasr.scoring import build_scorer
 from pasr.train.config import ModelConfig, PasrGRPOConfig
-from pasr.train.data import load_training_records, records_to_dataset
+from pasr.train.data import check_records, load_training_records, records_to_dataset
 from pasr.train.progress import (
     GRPO_METRICS,
     SFT_METRICS,
@@ -81,26 +81,6 @@ class TrainResult:
     log_history: list[dict]
     warmup_dir: str | None = None
     seconds: float = 0.0
-
-
-def check_records(records: list[Record], config: PasrGRPOConfig) -> None:
-    """Fail before any model is loaded on data the rewards cannot score."""
-    from pasr.scoring import family
-
-    if not records:
-        raise PasrError(f"the training data ({config.dataset}) is empty")
-    for task in sorted({r.task for r in records}):
-        try:
-            family(task)  # an answer family or a benchmark name
-        except PasrError as err:
-            raise PasrError(f"the training data ({config.dataset}): {err}") from None
-    if not config.judge_url and any(r.task == "open" for r in records):
-        raise PasrError(
-            "the training data has open-ended questions (task 'open'), which need the LLM judge: "
-            "set --judge_url and --judge_model (e.g. a `vllm serve` endpoint)"
-        )
-    if config.judge_all and not config.judge_url:
-        raise PasrError("judge_all needs a judge: set --judge_url and --judge_model")
 
 
 def resolve_resume(config: PasrGRPOConfig, resume: bool) -> str | None:

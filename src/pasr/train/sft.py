@@ -67,19 +67,23 @@ def sft_examples(config: PasrSFTConfig) -> list[dict]:
 
 
 def run_sft(config: PasrSFTConfig, model_config: ModelConfig, *, examples: list[dict] | None = None,
-            phase: Phase | None = None) -> str:
+            phase: Phase | None = None, held: bool = False) -> str:
     """Fine-tune and save to ``OUTPUT_DIR/final``; returns that path. Resumes from the last complete checkpoint.
 
-    Holds ``OUTPUT_DIR`` as its only writer (:class:`pasr.run_folder.RunLock`). Progress prints as ``phase``
-    (default: the one phase ``SFT``; see :mod:`pasr.train.progress`).
+    Holds ``OUTPUT_DIR`` as its only writer (:class:`pasr.run_folder.RunLock`), unless ``held``: the caller holds
+    it already, with its own lock and run kind (``pasr baseline ift``); a second lock would refuse its own folder.
+    Progress prints as ``phase`` (default: the one phase ``SFT``; see :mod:`pasr.train.progress`).
     """
     from pasr.models import resolve
 
     examples = examples if examples is not None else sft_examples(config)
     model_path = resolve(model_config.model_name_or_path or "smollm2-135m-instruct")
     output_dir = Path(config.output_dir)
+    phase = phase or Phase(1, 1, "SFT", SFT_METRICS)
+    if held:
+        return _train_and_save(config, model_config, model_path, examples, phase)
     with RunLock(output_dir, "pasr sft", option="output_dir", distributed=True):
-        return _train_and_save(config, model_config, model_path, examples, phase or Phase(1, 1, "SFT", SFT_METRICS))
+        return _train_and_save(config, model_config, model_path, examples, phase)
 
 
 def _train_and_save(config: PasrSFTConfig, model_config: ModelConfig, model_path: str, examples: list[dict],
