@@ -417,6 +417,8 @@ def test_input_and_log_paths(tmp_path, kind, field, make):
     path = {"missing": tmp_path / "missing.jsonl", "folder": tmp_path,
             "under a file": afile / "rollouts.jsonl"}[make]
     extra = ["--data_task", "math"] if field == "data_file" and kind != "sft" else []
+    if field == "star_heldout_file":  # a held-out file is read only for a held-out benchmark
+        extra = ["--star_heldout_benchmark", "gsm8k"]
     config, _ = parse(kind, ["--output_dir", str(tmp_path / "out"), f"--{field}", str(path), *extra])
     with pytest.raises(PasrError) as info:
         check_paths(config)
