@@ -214,3 +214,26 @@ PTR_REFINE_INSTRUCTION = (
 """The user turn after a previous answer in PTR (Du et al., 2024): the model is asked to continue thinking and
 improve that answer, without being told whether it was right. The first sentence is the issue's wording of the
 paper's refinement instruction; the second keeps the answer format the scorers read."""
+
+
+# --- SCoRe: two attempts, the second a self-correction (pasr.baselines.score, eval method score) ---
+
+SCORE_CORRECTION_INSTRUCTION = (
+    "There might be an error in the solution above because of lack of understanding of the question. "
+    "Please correct the error, if any, and rewrite the solution. Reason step by step inside <think> </think>, "
+    "then put only the final answer in <answer> </answer>."
+)
+"""The user turn between SCoRe's first and second attempt (Kumar et al., 2024, the MATH self-correction
+instruction of their appendix); the model is not told whether the first attempt was right. The last sentence
+keeps the answer format the scorers read."""
+
+
+# --- RISE: recursive introspection (pasr.baselines.rise, eval methods rise and rise-oracle) ---
+
+RISE_FEEDBACK = (
+    "The answer is incorrect. Please try again. Reason step by step inside <think> </think>, "
+    "then put only the final answer in <answer> </answer>."
+)
+"""The user turn after an answer in RISE's multi-turn rollouts (Qu et al., 2024): with the oracle it follows wrong
+answers only; without it, every answer (the model is never told it was right) and the answer is read by majority
+over the turns. The first two sentences are the paper's feedback; the last keeps the answer format."""

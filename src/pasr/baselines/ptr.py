@@ -71,6 +71,7 @@ from typing import Any, ClassVar
 
 from pasr.baselines import common
 from pasr.baselines.common import correct, worked_solution
+from pasr.baselines.heldout import heldout_rounds
 from pasr.data.records import Record
 from pasr.errors import PasrError
 from pasr.format import extract_answer
@@ -79,7 +80,6 @@ from pasr.generation.runtime import (
     BackendSlot,
     backend_factory,
     generator,
-    sharded_generate,
     sharded_score,
 )
 from pasr.jsonl import append_jsonl
@@ -353,76 +353,6 @@ def sample_answers(generate: Callable[[list[list[dict]]], list[tuple[str, int]]]
     scores = sharded_score(scorer, [r for r in records for _ in range(samples)], texts)
     return [list(zip(texts[i * samples:(i + 1) * samples], scores[i * samples:(i + 1) * samples]))
             for i in range(len(records))]
-
-
-# --- evaluation over refinement rounds ------------------------------------------------------------
-
-
-class _TurnName:
-    """A :class:`pasr.eval.progress.ChainProgress` that remembers which turn runs (for the progress bars)."""
-
-    name = "answer"
-
-    def turn(self, name: str, size: int, *, final: bool) -> None:
-        self.name = name
-
-    def generated(self, finished: int, tokens: int) -> None:
-        pass
-
-    def examples_done(self, count: int) -> None:
-        pass
-
-    def end(self) -> None:
-        pass
-
-
-class _ShardedBackend:
-    """A backend for :func:`pasr.eval.methods.run_method` whose every turn is shared out over the processes."""
-
-    def __init__(self, backend: Any, batch_size: int, progress: Any, label: str, turn: _TurnName):
-        self.backend, self.batch_size, self.progress, self.label, self.turn = backend, batch_size, progress, label, turn
-
-    def generate(self, conversations, max_tokens, temperature=0.0):
-        return sharded_generate(self.backend, conversations, max_tokens=max_tokens, temperature=temperature,
-                                batch_size=self.batch_size, progress=self.progress,
-                                description=f"{self.label}: {self.turn.name}")
-
-
-def heldout_rounds(backend: Any, records: Sequence[Record], scorer: Any, *, rounds: int, max_tokens: int,
-                   batch_size: int = 8, progress: Any = None, label: str = "held-out") -> dict[str, Any]:
-    """The ``ptr`` evaluation method on ``records`` (greedy), scored after every round.
-
-    Returns ``heldout_n``, ``rounds`` (per round ``k`` = 0 .. ``rounds``: ``accuracy`` of the answer after ``k``
-    refinements and ``tokens_mean``, the generated tokens of turns 0 .. k, every turn counted), and ``fixed`` /
-    ``broken``: answers wrong at round 0 and right after the last round, and the reverse.
-    """
-    from pasr.eval.methods import ChainConfig, run_method
-
-    records = list(records)
-    if not records:
-        return {"heldout_n": 0, "rounds": [], "fixed": None, "broken": None}
-    turn = _TurnName()
-    cfg = ChainConfig(backend=_ShardedBackend(backend, batch_size, progress, label, turn), max_tokens=max_tokens,
-                      temperature=0.0, rounds=rounds, progress=turn)
-    outcomes = run_method("ptr", records, cfg)
-    per_round, first_right, last_right = [], [], []
-    for k in range(rounds + 1):
-        scores = sharded_score(scorer, records, [o.turns[k]["text"] for o in outcomes])
-        right = [correct(s, r.task) for s, r in zip(scores, records)]
-        if k == 0:
-            first_right = right
-        last_right = right
-        per_round.append({
-            "round": k,
-            "accuracy": round(sum(scores) / len(scores), 4),
-            "tokens_mean": round(sum(sum(t["tokens"] for t in o.turns[:k + 1]) for o in outcomes) / len(outcomes), 1),
-        })
-    return {
-        "heldout_n": len(records),
-        "rounds": per_round,
-        "fixed": sum(not a and b for a, b in zip(first_right, last_right)),
-        "broken": sum(a and not b for a, b in zip(first_right, last_right)),
-    }
 
 
 # --- the run ----------------------------------------------------------------------------------------

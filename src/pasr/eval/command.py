@@ -35,7 +35,9 @@ def eval_command(
     max_tokens: int = typer.Option(1500, "--max-tokens", help="Generated tokens per turn (the paper: 1500)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Batch size (transformers) or requests in flight (openai)."),
     rounds: int = typer.Option(
-        1, "--rounds", help="Refinement rounds: self-refine (stops once the model confirms), self-refine-oracle, ptr."
+        1, "--rounds", help="Turns after the first answer: self-refine (stops once the model confirms), "
+        "self-refine-oracle, ptr, score (1: SCoRe's two attempts), rise (majority over all turns), rise-oracle "
+        "(stops once right)."
     ),
     backend: str = typer.Option("transformers", "--backend", help="transformers, vllm or openai."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (--backend openai)."),

@@ -16,9 +16,20 @@ second turn, ...), so the backend always sees as many conversations as it can ba
   no early stop and no outside signal, the last reply is scored, every turn's tokens count; a turn whose
   answer is unchanged is named ``feedback``, not ``revision``
   (:mod:`pasr.baselines.ptr` trains a model for it).
+- ``score`` (SCoRe, Kumar et al. 2024): a standard answer, then ``rounds`` turns of SCoRe's self-correction
+  instruction ("There might be an error in the solution above ... correct the error, if any"), like ``ptr``:
+  each reply replaces the answer, the last is scored, every turn's tokens count. ``--rounds 1`` is the paper's
+  two attempts (:mod:`pasr.baselines.score` trains a model for it).
+- ``rise-oracle`` (RISE, Qu et al. 2024, with an oracle): a standard answer; an answer the scorer marks wrong
+  gets RISE's feedback "The answer is incorrect. Please try again." and another turn, up to ``rounds`` times,
+  stopping once right (the paper's oracle-stop reading).
+- ``rise`` (RISE without an oracle): a standard answer, then ``rounds`` turns of the same feedback whatever
+  the answer; the scored answer is the majority over all turns' answers (a tie goes to the latest of the tied
+  answers), the paper's reading without an oracle (:mod:`pasr.baselines.rise` trains a model for both).
 
 Turn names in results: ``answer`` (first turn), ``revision`` (a turn whose reply replaced the answer),
-``feedback`` (a self-refine turn in which the model confirmed its answer, or a ptr turn that kept the answer).
+``feedback`` (a self-refine turn in which the model confirmed its answer, or a ptr / score / rise turn that kept
+the answer).
 
 Progress: each method tells ``cfg.progress`` (:class:`pasr.eval.progress.ChainProgress`) which turn runs
 and when examples finish, and hands it to the backend as ``on_progress`` so the bar moves per finished
@@ -38,6 +49,8 @@ from pasr.eval.progress import NO_PROGRESS, ChainProgress
 from pasr.prompts import (
     PASR_SYSTEM_PROMPT,
     PTR_REFINE_INSTRUCTION,
+    RISE_FEEDBACK,
+    SCORE_CORRECTION_INSTRUCTION,
     SELF_REFINE_CONFIRMATION,
     SELF_REFINE_FEEDBACK,
     SELF_REFINE_ORACLE_FEEDBACK,
@@ -45,7 +58,7 @@ from pasr.prompts import (
     chat,
 )
 
-METHODS = ("vanilla", "pasr", "self-refine", "self-refine-oracle", "ptr")
+METHODS = ("vanilla", "pasr", "self-refine", "self-refine-oracle", "ptr", "score", "rise", "rise-oracle")
 
 ScoreFn = Callable[[Sequence[Record], Sequence[str]], list[float]]
 """Scores texts against their records' references (in order), values in [0, 1]."""
@@ -95,15 +108,17 @@ def confirms(reply: str) -> bool:
     return bool(_CONFIRM.search((reply or "").lower()))
 
 
-def changes_answer(previous: str, reply: str) -> bool:
-    """Whether ``reply``'s answer (what the scorers read: its last ``<answer>``, else the whole text) differs
-    from ``previous``'s, blanks collapsed: a PTR round that keeps the answer is no revision."""
+def answer_key(text: str) -> str:
+    """What the scorers read as ``text``'s answer (its last ``<answer>``, else the whole text), blanks collapsed."""
     from pasr.scoring.extract import answer_text
 
-    def answer(text: str) -> str:
-        return " ".join(answer_text(text)[0].split())
+    return " ".join(answer_text(text)[0].split())
 
-    return answer(previous) != answer(reply)
+
+def changes_answer(previous: str, reply: str) -> bool:
+    """Whether ``reply``'s answer (:func:`answer_key`) differs from ``previous``'s: a PTR round that keeps the
+    answer is no revision."""
+    return answer_key(previous) != answer_key(reply)
 
 
 def is_wrong(score: float, metric: str) -> bool:
@@ -189,8 +204,19 @@ def self_refine(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
 
 def self_refine_oracle(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
     """Answer; answers the scorer marks wrong get an error hint and a revision (``rounds`` times at most)."""
+    return _oracle_chain(records, cfg, SELF_REFINE_ORACLE_FEEDBACK, "self-refine-oracle")
+
+
+def rise_oracle(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
+    """RISE with an oracle: answers the scorer marks wrong get RISE's feedback and another turn, until right or
+    ``rounds`` turns have run (accuracy = right within ``rounds + 1`` turns, the paper's oracle-stop reading)."""
+    return _oracle_chain(records, cfg, RISE_FEEDBACK, "rise-oracle")
+
+
+def _oracle_chain(records: Sequence[Record], cfg: ChainConfig, feedback: str, method: str) -> list[Outcome]:
+    """A standard answer; while the scorer marks it wrong, ``feedback`` and a revision (``rounds`` times at most)."""
     if cfg.score is None:
-        raise ValueError("self-refine-oracle needs a scorer")
+        raise ValueError(f"{method} needs a scorer")
     rounds = max(0, cfg.rounds)
     convs, outcomes = _first_answers(records, STANDARD_SYSTEM_PROMPT, cfg, final=rounds == 0)
     scores = cfg.score(records, [o.final for o in outcomes])
@@ -202,10 +228,10 @@ def self_refine_oracle(records: Sequence[Record], cfg: ChainConfig) -> list[Outc
     for k in range(1, rounds + 1):
         if not open_:
             break
-        asks = [convs[i] + [{"role": "user", "content": SELF_REFINE_ORACLE_FEEDBACK}] for i in open_]
+        asks = [convs[i] + [{"role": "user", "content": feedback}] for i in open_]
         replies = _generate(cfg, asks, f"revision {k}", final=k == rounds)
         for i, ask, (text, n) in zip(open_, asks, replies):
-            outcomes[i].turns.append(_turn("revision", SELF_REFINE_ORACLE_FEEDBACK, text, n))
+            outcomes[i].turns.append(_turn("revision", feedback, text, n))
             outcomes[i].final = text
             convs[i] = ask + [{"role": "assistant", "content": text}]
         new = cfg.score([records[i] for i in open_], [outcomes[i].final for i in open_])
@@ -223,18 +249,51 @@ def ptr(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
     """Answer, then ``rounds`` refinement turns (PTR's instruction); each reply becomes the answer, the last is scored.
 
     Turn ``k`` of an outcome holds the answer after ``k`` refinements (turn 0: the first answer), so the
-    accuracy after every round can be read from one chain (:func:`pasr.baselines.ptr.heldout_rounds`). A round's
+    accuracy after every round can be read from one chain (:func:`pasr.baselines.heldout.heldout_rounds`). A round's
     turn is named ``revision`` only when its answer differs from the previous one (:func:`changes_answer`), else
     ``feedback`` (the model kept its answer), so refine rates and analyses count real revisions only.
     """
+    return _instructed_rounds(records, cfg, PTR_REFINE_INSTRUCTION, "refine")
+
+
+def score(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
+    """SCoRe's attempts: answer, then ``rounds`` turns of its self-correction instruction (``rounds=1``: the
+    paper's two attempts); each reply becomes the answer, the last is scored; turns named as in :func:`ptr`."""
+    return _instructed_rounds(records, cfg, SCORE_CORRECTION_INSTRUCTION, "attempt")
+
+
+def rise(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
+    """RISE without an oracle: answer, then ``rounds`` turns of RISE's feedback whatever the answer; the scored
+    text is the turn whose answer the most turns gave (:func:`majority_turn`); turns named as in :func:`ptr`."""
+    outcomes = _instructed_rounds(records, cfg, RISE_FEEDBACK, "retry")
+    for outcome in outcomes:
+        outcome.final = outcome.turns[majority_turn([t["text"] for t in outcome.turns])]["text"]
+    return outcomes
+
+
+def majority_turn(texts: Sequence[str]) -> int:
+    """Index of the text whose answer (:func:`answer_key`) the most texts give; a tie goes to the latest of the
+    tied answers' last occurrences. ``texts`` must not be empty (IndexError otherwise)."""
+    if not texts:
+        raise IndexError("majority_turn of no texts")
+    keys = [answer_key(t) for t in texts]
+    counts: dict[str, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    best = max(counts.values())
+    return max(i for i, key in enumerate(keys) if counts[key] == best)
+
+
+def _instructed_rounds(records: Sequence[Record], cfg: ChainConfig, instruction: str, label: str) -> list[Outcome]:
+    """A standard answer, then ``rounds`` turns of ``instruction``, each reply replacing the answer (no early stop)."""
     rounds = max(0, cfg.rounds)
     convs, outcomes = _first_answers(records, STANDARD_SYSTEM_PROMPT, cfg, final=rounds == 0)
     for k in range(1, rounds + 1):
-        asks = [conv + [{"role": "user", "content": PTR_REFINE_INSTRUCTION}] for conv in convs]
-        replies = _generate(cfg, asks, f"refine {k}", final=k == rounds)
+        asks = [conv + [{"role": "user", "content": instruction}] for conv in convs]
+        replies = _generate(cfg, asks, f"{label} {k}", final=k == rounds)
         for i, (ask, (text, n)) in enumerate(zip(asks, replies)):
             name = "revision" if changes_answer(outcomes[i].final, text) else "feedback"
-            outcomes[i].turns.append(_turn(name, PTR_REFINE_INSTRUCTION, text, n))
+            outcomes[i].turns.append(_turn(name, instruction, text, n))
             outcomes[i].final = text
             convs[i] = ask + [{"role": "assistant", "content": text}]
     cfg.progress.end()
@@ -247,6 +306,9 @@ CHAINS: dict[str, Callable[[Sequence[Record], ChainConfig], list[Outcome]]] = {
     "self-refine": self_refine,
     "self-refine-oracle": self_refine_oracle,
     "ptr": ptr,
+    "score": score,
+    "rise": rise,
+    "rise-oracle": rise_oracle,
 }
 
 

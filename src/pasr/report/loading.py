@@ -18,7 +18,7 @@ from pasr.jsonl import read_jsonl
 from pasr.scoring import judge_metric_of, metric_of
 
 BENCHMARK_ORDER = tuple(BENCHMARKS)  # display order of known benchmarks; unknown names follow, alphabetically
-METHOD_ORDER = ("vanilla", "pasr", "self-refine", "self-refine-oracle", "ptr")
+METHOD_ORDER = ("vanilla", "pasr", "self-refine", "self-refine-oracle", "ptr", "score", "rise", "rise-oracle")
 
 
 def ordered(names, preferred: tuple[str, ...]) -> list[str]:

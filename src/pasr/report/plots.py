@@ -23,7 +23,7 @@ from pasr.report.loading import Run
 from pasr.report.tables import METRIC_LABEL, Cell, Table, TransitionRow
 
 METHOD_COLORS = {"vanilla": "#7f7f7f", "pasr": "#d62728", "self-refine": "#1f77b4", "self-refine-oracle": "#2ca02c",
-                 "ptr": "#e6ab02"}
+                 "ptr": "#e6ab02", "score": "#66a61e", "rise": "#7570b3", "rise-oracle": "#a6761d"}
 _EXTRA_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#ff7f0e")
 TRANSITION_COLORS = {"right->right": "#4caf50", "wrong->right": "#2196f3", "right->wrong": "#f44336",
                      "wrong->wrong": "#9e9e9e"}
