@@ -21,7 +21,7 @@ most the job in flight.
 hard 4-digit sums with 2+ carries, where a column check inside ``<refine>`` is more reliable than a direct
 answer): the held-out problems come from ``pasr data synthetic --family sums --split test``, the warm-up and
 GRPO get ``--synthetic_family sums`` (and no level), GRPO's ``max_completion_length`` follows ``--max-tokens``
-(default 256 for sums: a refining hard solution is 227-240 tokens, the recipe's 128 would cut it), every arm is
+(default 288 for sums: a refining hard solution is 244-260 tokens, the recipe's 128 would cut it), every arm is
 evaluated with ``pasr eval --benchmark sums`` and the default folder is runs/evidence-sums. Because the records
 carry ``meta["difficulty"]``, the evidence adds per arm the refine rate on easy and on hard problems (95% CIs,
 hard/easy ratio), the accuracy of refining and non-refining answers, the refining answers against the warm-up's
@@ -39,7 +39,7 @@ sums step times, simulated on the ``--jobs`` slots as :func:`run_jobs` schedules
 left out), records every job's seconds in OUT/timing.json as it ends, and prints them beside the estimate at the
 end. Arith's plan comes to 73-86 min (measured: 78). The sums plan with the recipe's 12 GRPO steps comes to
 90-129 min: its GRPO steps take 45-60 s (192-token completions of the first column check; arith 30-40 s; the
-named-column check needs 256 tokens, so expect more), its warm-up 34 s a step, and a batch
+named-column check needs 288 tokens, so expect more), its warm-up 34 s a step, and a batch
 of evaluations runs as long as its longest answer, 9-10 min per 500 problems for a model that refines on hard
 problems (the low end: trained models that stop refining, 3 min). So, reduction for the sums family: **8 GRPO
 steps instead of 12** (SUMS_GRPO_STEPS; the same in every arm, learning rate still decaying to 0 over the run),
@@ -466,8 +466,8 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ablation-seeds", type=int, default=1, help="seeds the single/trigger arms run with")
     parser.add_argument("--limit", type=int, default=500, help="held-out problems")
     parser.add_argument("--max-tokens", type=int, default=None,
-                        help="eval tokens (default 128; 256 for --family sums, which GRPO's "
-                             "max_completion_length then follows: a refining hard sum is 227-240 tokens)")
+                        help="eval tokens (default 128; 288 for --family sums, which GRPO's "
+                             "max_completion_length then follows: a refining hard sum is 244-260 tokens)")
     parser.add_argument("--batch-size", type=int, default=16, help="eval batch size")
     parser.add_argument("--max-steps", type=int, default=None, help="override the recipe's GRPO steps (12; 8 by default for --family sums, for time)")
     parser.add_argument("--warmup-examples", type=int, default=None, help="override the warm-up recipe's size")
@@ -503,7 +503,7 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     if opts.out is None:
         opts.out = "runs/evidence" + ("-sums" if opts.family == "sums" else "") + ("-mask-slips" if opts.mask_slips else "")
     if opts.max_tokens is None:
-        opts.max_tokens = 256 if opts.family == "sums" else 128
+        opts.max_tokens = 288 if opts.family == "sums" else 128
     return opts
 
 

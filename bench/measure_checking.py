@@ -75,8 +75,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="held-out sums problems (the family's easy/hard mix)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--max-new-tokens", type=int, default=256, help="PASR-prompt answers and forced checks (a "
-                        "refining hard answer is 227-240 tokens, its check 175-180); the standard answers get 64")
+    parser.add_argument("--max-new-tokens", type=int, default=288, help="PASR-prompt answers and forced checks (a "
+                        "refining hard answer is 244-260 tokens); the standard answers get 64")
     parser.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16",
                         help="bfloat16: bf16 weights with eager attention (fastest on a bf16 CPU)")
     parser.add_argument("--out", help="write the summary and per-problem rows as JSON here")

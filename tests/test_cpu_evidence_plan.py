@@ -104,7 +104,7 @@ def plain(job, out):
 def test_sums_plan_changes_the_family_and_nothing_else(bench, tmp_path):
     arith = {j.name: j for j in bench.plan(options(bench, "--out", str(tmp_path)))}
     opts = options(bench, "--out", str(tmp_path), "--family", "sums")
-    assert opts.max_tokens == 256
+    assert opts.max_tokens == 288
     jobs = {j.name: j for j in bench.plan(opts)}
     assert list(jobs) == list(arith)  # the same arms, seeds, evaluations and order
     test = jobs["test-data"]
@@ -121,11 +121,11 @@ def test_sums_plan_changes_the_family_and_nothing_else(bench, tmp_path):
             assert flag(job, "--refine_reward_mode") == bench.TRAINED_ARMS[arm] and flag(job, "--seed") == seed
             assert flag(job, "--config") == "cpu-evidence.yaml" and "--resume" in job.args
             assert flag(job, "--synthetic_family") == "sums" and flag(job, "--synthetic_difficulty") == "None"
-            assert flag(job, "--max_completion_length") == "256"  # a refining hard sum is 227-240 tokens
+            assert flag(job, "--max_completion_length") == "288"  # a refining hard sum is 244-260 tokens
             assert flag(job, "--max_steps") == str(bench.SUMS_GRPO_STEPS) == "8"  # the time budget's reduction
             assert job.done == tmp_path / "train" / f"{arm}-s{seed}" / "train_summary.json"
         if name.startswith("eval-"):
-            assert flag(job, "--benchmark") == "sums" and flag(job, "--max-tokens") == "256"
+            assert flag(job, "--benchmark") == "sums" and flag(job, "--max-tokens") == "288"
             assert flag(job, "--data-file") == str(tmp_path / "test.jsonl") and flag(job, "--dtype") == "bfloat16"
             assert job.done == tmp_path / "eval" / name.removeprefix("eval-") / ".done"
             # everything else as in the arith plan
@@ -136,10 +136,10 @@ def test_sums_plan_changes_the_family_and_nothing_else(bench, tmp_path):
     assert flag(jobs["eval-warmup"], "--methods") == "vanilla,pasr,self-refine,self-refine-oracle"
     # --max-steps and --max-tokens still override, GRPO's completion length following the eval's tokens
     jobs = {j.name: j for j in bench.plan(options(bench, "--out", str(tmp_path), "--family", "sums",
-                                                  "--max-steps", "12", "--max-tokens", "256"))}
+                                                  "--max-steps", "12", "--max-tokens", "288"))}
     assert flag(jobs["train-pasr-s0"], "--max_steps") == "12"
-    assert flag(jobs["train-pasr-s0"], "--max_completion_length") == "256"
-    assert flag(jobs["eval-pasr-s0"], "--max-tokens") == "256"
+    assert flag(jobs["train-pasr-s0"], "--max_completion_length") == "288"
+    assert flag(jobs["eval-pasr-s0"], "--max-tokens") == "288"
 
 
 def test_default_folders_and_token_limits(bench):
@@ -288,7 +288,7 @@ def test_sums_evidence_reports_difficulty_and_issue_12_targets(bench, tmp_path):
     assert "PASR is not worse than the plain-GRPO control" in names
     assert "PASR refines more on hard problems" in names and "PASR needs fewer tokens than the trigger reward" in names
     text = (out / "evidence.md").read_text()
-    assert text.startswith("# CPU evidence (sums): 10 held-out problems (4 easy, 6 hard), greedy, 256 tokens, 8 GRPO")
+    assert text.startswith("# CPU evidence (sums): 10 held-out problems (4 easy, 6 hard), greedy, 288 tokens, 8 GRPO")
     assert "## Easy and hard problems" in text and "### Hard against easy" in text
     assert json.loads((out / "evidence.json").read_text())["difficulty"]["labels"] == ["easy", "hard"]
 

@@ -116,7 +116,7 @@ def test_bad_arguments():
 
 # --- the column check ---------------------------------------------------------------
 
-_STEP = re.compile(r"([a-z-]+) (\d) \+ (\d) \+ ([01]) = (\d+), write (\d+)(, carry [01])?, so far (\d+)\.")
+_STEP = re.compile(r"([a-z-]+) (\d) \+ (\d) = (\d+), \+ ([01]) = (\d+), write (\d+)(, carry [01])?, so far (\d+)\.")
 _SPLIT = re.compile(r"Check by columns: (\d+) is ([a-z0-9 ,-]+); (\d+) is ([a-z0-9 ,-]+)\. ")
 
 
@@ -137,11 +137,12 @@ def _check_steps(a: int, b: int) -> None:
     body = " ".join(m.group(0) for m in _STEP.finditer(text[split.end():]))
     assert text == f"{split.group(0)}{body} So {a} + {b} = {a + b}."
     carry, written = 0, []
-    for place, (name, da, db, carry_in, total, write, carry_out, so_far) in enumerate(steps):
+    for place, (name, da, db, digits, carry_in, total, write, carry_out, so_far) in enumerate(steps):
         assert name == places[place]  # the column named as in the split
         assert (int(da), int(db)) == (a // 10**place % 10, b // 10**place % 10)  # the column's digits
+        assert int(digits) == int(da) + int(db)  # first the two digits, a two-number addition
         assert int(carry_in) == carry  # the carry from the column before, always written
-        assert int(total) == int(da) + int(db) + carry  # a correct one-digit addition plus carry
+        assert int(total) == int(digits) + carry  # then the carry, a second two-number addition
         last = place == width - 1
         assert write == (total if last else str(int(total) % 10))
         assert carry_out == ("" if last else f", carry {1 if int(total) > 9 else 0}")
@@ -149,20 +150,20 @@ def _check_steps(a: int, b: int) -> None:
         written.append(write)
         assert so_far == "".join(reversed(written))  # the digits written so far, read left to right
     assert "".join(reversed(written)) == str(a + b)  # the digits written are the sum
-    assert sum(int(step[4]) > 9 for step in steps) == sums.carries(a, b)
+    assert sum(int(step[5]) > 9 for step in steps) == sums.carries(a, b)
 
 
 def test_column_check_example():
     assert sums.column_check(4738, 2965) == (
         "Check by columns: 4738 is thousands 4, hundreds 7, tens 3, ones 8; 2965 is thousands 2, hundreds 9, tens 6, "
-        "ones 5. ones 8 + 5 + 0 = 13, write 3, carry 1, so far 3. tens 3 + 6 + 1 = 10, write 0, carry 1, so far 03. "
-        "hundreds 7 + 9 + 1 = 17, write 7, carry 1, so far 703. thousands 4 + 2 + 1 = 7, write 7, so far 7703. "
-        "So 4738 + 2965 = 7703.")
+        "ones 5. ones 8 + 5 = 13, + 0 = 13, write 3, carry 1, so far 3. tens 3 + 6 = 9, + 1 = 10, write 0, carry 1, "
+        "so far 03. hundreds 7 + 9 = 16, + 1 = 17, write 7, carry 1, so far 703. thousands 4 + 2 = 6, + 1 = 7, "
+        "write 7, so far 7703. So 4738 + 2965 = 7703.")
     assert sums.column_check(9738, 8965).endswith(
-        "thousands 9 + 8 + 1 = 18, write 18, so far 18703. So 9738 + 8965 = 18703.")
+        "thousands 9 + 8 = 17, + 1 = 18, write 18, so far 18703. So 9738 + 8965 = 18703.")
     assert sums.column_check(23, 4) == (
-        "Check by columns: 23 is tens 2, ones 3; 4 is tens 0, ones 4. ones 3 + 4 + 0 = 7, write 7, carry 0, so far "
-        "7. tens 2 + 0 + 0 = 2, write 2, so far 27. So 23 + 4 = 27.")
+        "Check by columns: 23 is tens 2, ones 3; 4 is tens 0, ones 4. ones 3 + 4 = 7, + 0 = 7, write 7, carry 0, so "
+        "far 7. tens 2 + 0 = 2, + 0 = 2, write 2, so far 27. So 23 + 4 = 27.")
     assert sums.carries(4738, 2965) == 3 and sums.carries(23, 41) == 0 and sums.carries(9999, 1) == 4
     with pytest.raises(PasrError, match="columns at most"):
         sums.column_check(1_000_000, 1)
@@ -435,7 +436,7 @@ def test_sums_recipe_parses():
     from pasr.train.command import DEFAULT_TRAIN_RECIPE, RECIPES, parse_config
 
     config, _ = parse_config("train", ["--config", str(RECIPES / "cpu-sums.yaml")], DEFAULT_TRAIN_RECIPE)
-    assert config.synthetic_family == "sums" and config.max_completion_length == 256
+    assert config.synthetic_family == "sums" and config.max_completion_length == 288
     default, _ = parse_config("train", [], DEFAULT_TRAIN_RECIPE)
     assert default.synthetic_family == "arith"
 

@@ -8,10 +8,11 @@ answer it checks. Here it is by construction:
 - a **direct answer** writes the sum at once, ``<think>4738 + 2965 = 7703.</think><answer>7703</answer>``: fast,
   and for a small model often wrong on long sums with carries;
 - a **check**, written inside ``<refine>``, splits both numbers into named columns and then adds column by
-  column right to left, one single-digit addition plus carry per step, with the digits written so far, e.g.
-  ``Check by columns: 4738 is thousands 4, hundreds 7, tens 3, ones 8; 2965 is thousands 2, hundreds 9, tens 6,
-  ones 5. ones 8 + 5 + 0 = 13, write 3, carry 1, so far 3. tens 3 + 6 + 1 = 10, ... thousands 4 + 2 + 1 = 7,
-  write 7, so far 7703. So 4738 + 2965 = 7703.`` (:func:`column_check`).
+  column right to left, one two-number addition of the column's digits and another of the carry per step, with
+  the digits written so far, e.g. ``Check by columns: 4738 is thousands 4, hundreds 7, tens 3, ones 8; 2965 is
+  thousands 2, hundreds 9, tens 6, ones 5. ones 8 + 5 = 13, + 0 = 13, write 3, carry 1, so far 3. tens 3 + 6 =
+  9, + 1 = 10, ... thousands 4 + 2 = 6, + 1 = 7, write 7, so far 7703. So 4738 + 2965 = 7703.``
+  (:func:`column_check`).
   Every step is local and small, so it is slower but reliable. The refine **computes** the answer from the
   digits: nothing in it is copied from the direct answer or anywhere else; only its last words compare the
   result with the direct answer (``..., not 7603.`` after a slip, ``..., which matches.`` after a right one).
@@ -212,14 +213,16 @@ def column_check(a: int, b: int) -> str:
     """The check a refine holds: both numbers split into named columns, then column addition right to left.
 
     ``column_check(4738, 2965)`` is ``"Check by columns: 4738 is thousands 4, hundreds 7, tens 3, ones 8; 2965
-    is thousands 2, hundreds 9, tens 6, ones 5. ones 8 + 5 + 0 = 13, write 3, carry 1, so far 3. tens 3 + 6 + 1
-    = 10, write 0, carry 1, so far 03. hundreds 7 + 9 + 1 = 17, write 7, carry 1, so far 703. thousands 4 + 2 +
-    1 = 7, write 7, so far 7703. So 4738 + 2965 = 7703."``.
+    is thousands 2, hundreds 9, tens 6, ones 5. ones 8 + 5 = 13, + 0 = 13, write 3, carry 1, so far 3. tens 3 +
+    6 = 9, + 1 = 10, write 0, carry 1, so far 03. hundreds 7 + 9 = 16, + 1 = 17, write 7, carry 1, so far 703.
+    thousands 4 + 2 = 6, + 1 = 7, write 7, so far 7703. So 4738 + 2965 = 7703."``.
 
     First each number is restated column by column, left to right, right after the number itself (the shorter
     one padded with zeros), so each step can look its two digits up by the column's name instead of counting
     digits from the right of a number, which the built-in model got wrong (``bench/measure_checking.py``).
-    Then each step adds the column's two digits and the carry into it (``+ 0`` or ``+ 1``, always written),
+    Then each step adds the column's two digits, then the carry into it as a second addition (``+ 0`` or ``+ 1``,
+    always written: the built-in model's three-number additions such as ``8 + 0 + 1`` were where its checks went
+    wrong, ``bench/measure_checking.py``),
     writes the last digit, states the carry out (the leftmost column writes its whole total instead) and
     restates the digits written so far. The result after "So" is the last "so far": computed step by step, never
     copied from the answer it checks (without "so far" the built-in model's checks computed the columns and then
@@ -233,7 +236,7 @@ def column_check(a: int, b: int) -> str:
     for place, (da, db, carry, total) in enumerate(columns):
         last = place == width - 1
         digits = str(total) if last else str(total % 10)
-        step = f"{PLACES[place]} {da} + {db} + {carry} = {total}, write {digits}"
+        step = f"{PLACES[place]} {da} + {db} = {da + db}, + {carry} = {total}, write {digits}"
         if not last:
             step += f", carry {1 if total > 9 else 0}"
         written.append(digits)
