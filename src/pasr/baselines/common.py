@@ -12,7 +12,7 @@ import contextlib
 import copy
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,19 +44,37 @@ def training_records(config: Any, n: int) -> list[Record]:
     return load_training_records(shim)
 
 
-def heldout_records(config: Any, n: int, benchmark: str | None = None, data_file: str | None = None) -> list[Record]:
+def question_key(question: str) -> str:
+    """A question's text with blanks collapsed and case folded: two questions with the same key are the same
+    question to the held-out exclusion (a copy with other line breaks or capitals is still a training question)."""
+    return " ".join(str(question).split()).casefold()
+
+
+def heldout_records(config: Any, n: int, benchmark: str | None = None, data_file: str | None = None,
+                    exclude: Iterable[str] = ()) -> list[Record]:
     """``n`` held-out questions: the built-in task's test split (same family and difficulty), or ``benchmark``
-    (read from ``data_file`` when given). None when ``n`` is 0."""
+    (read from ``data_file`` when given). Empty when ``n`` is 0.
+
+    ``exclude``: the training questions; a held-out question with the same :func:`question_key` is left out
+    (logged), so a baseline is never evaluated on a question it trained on, whatever the two sources are (a
+    benchmark file given for training and for evaluation, a training file copied from a test set).
+    """
     if n == 0:
         return []
     if benchmark is None:
         from pasr.data import synthetic
 
-        return synthetic.generate_family(config.synthetic_family, n, seed=config.seed, split="test",
-                                         difficulty=config.synthetic_difficulty)
-    from pasr.data.benchmarks import load_benchmark
+        records = synthetic.generate_family(config.synthetic_family, n, seed=config.seed, split="test",
+                                            difficulty=config.synthetic_difficulty)
+    else:
+        from pasr.data.benchmarks import load_benchmark
 
-    return load_benchmark(benchmark, data_file=data_file, limit=n, seed=config.seed)
+        records = load_benchmark(benchmark, data_file=data_file, limit=n, seed=config.seed)
+    seen = {question_key(q) for q in exclude}
+    kept = [r for r in records if question_key(r.question) not in seen]
+    if len(kept) < len(records):
+        logger.warning("%d held-out question(s) are also training questions; left out", len(records) - len(kept))
+    return kept
 
 
 def check_heldout_source(config: Any, benchmark_field: str, file_field: str) -> None:

@@ -211,14 +211,9 @@ def training_records(config: PtrConfig) -> list[Record]:
 
 def heldout_records(config: PtrConfig, exclude: set[str] = frozenset()) -> list[Record]:
     """Held-out questions: the built-in task's test split (same family and difficulty), or a benchmark;
-    any question in ``exclude`` (the training questions) is left out."""
-    records = common.heldout_records(config, config.ptr_heldout_n, config.ptr_heldout_benchmark,
-                                     config.ptr_heldout_file)
-    kept = [r for r in records if r.question not in exclude]
-    if len(kept) < len(records):
-        logger.warning("PTR: %d held-out question(s) are also training questions; left out",
-                       len(records) - len(kept))
-    return kept
+    any question in ``exclude`` (the training questions) is left out (:func:`pasr.baselines.common.heldout_records`)."""
+    return common.heldout_records(config, config.ptr_heldout_n, config.ptr_heldout_benchmark,
+                                  config.ptr_heldout_file, exclude=exclude)
 
 
 # --- the thought-refinement data --------------------------------------------------------------------

@@ -23,7 +23,7 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -228,13 +228,14 @@ def training_records(config: StarConfig) -> list[Record]:
     return common.training_records(config, config.star_questions)
 
 
-def heldout_records(config: StarConfig) -> list[Record]:
-    """Held-out questions: the built-in task's test split (same difficulty), or a benchmark."""
+def heldout_records(config: StarConfig, exclude: Iterable[str] = ()) -> list[Record]:
+    """Held-out questions: the built-in task's test split (same difficulty), or a benchmark; a question in ``exclude``
+    (the training questions) is left out."""
     if config.star_heldout and config.star_heldout_benchmark is None and config.dataset != "synthetic":
         raise PasrError("star_heldout_benchmark: name a held-out benchmark for non-built-in training data "
                         "(e.g. gsm8k), or set star_heldout 0")
     return common.heldout_records(config, config.star_heldout, config.star_heldout_benchmark,
-                                  config.star_heldout_file)
+                                  config.star_heldout_file, exclude=exclude)
 
 
 def fewshot_examples(config: StarConfig, exclude: set[str]) -> list[Shot]:
@@ -355,7 +356,7 @@ def _run_star(config: StarConfig, model_config: ModelConfig, backend_factory, sc
     log_path = output / "star_log.jsonl"
 
     records = training_records(config)
-    heldout = heldout_records(config)
+    heldout = heldout_records(config, exclude=[r.question for r in records])
     common.check_records(config, records, heldout, config.star_heldout_benchmark)
     shots = fewshot_examples(config, exclude={r.question for r in records} | {r.question for r in heldout})
     say(f"STaR: {len(records)} training questions, {len(shots)} few-shot examples, {len(heldout)} held-out, "

@@ -46,6 +46,9 @@ class BenchmarkSpec:
     hub_id: str | None = None
     hub_config: str | None = None
     split: str = "test"
+    train_split: str | None = None
+    """The hub split ``pasr train --dataset NAME`` (and the trained baselines) train on, never the evaluation
+    ``split``; None: the benchmark has no training split of its own (:func:`training_split` refuses it)."""
     question_field: str = "question"
     reference_field: str = "answer"
     id_field: str | None = None
@@ -225,7 +228,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
     spec.name: spec
     for spec in [
         BenchmarkSpec(
-            name="gsm8k", task="gsm8k", hub_id="openai/gsm8k", hub_config="main", split="test",
+            name="gsm8k", task="gsm8k", hub_id="openai/gsm8k", hub_config="main", split="test", train_split="train",
             local_file="gsm8k.jsonl", size=1319,
             description="Grade-school math word problems; reference is the worked solution ending '#### N'.",
         ),
@@ -243,6 +246,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
         ),
         BenchmarkSpec(
             name="arc", task="choice", hub_id="allenai/ai2_arc", hub_config="ARC-Challenge", split="test",
+            train_split="train",
             reference_field="answerKey", id_field="id", build_question=_arc_question,
             local_file="arc.jsonl", reference_transform="strip", size=1172,
             description="ARC-Challenge science questions; choices inlined as 'A: ...'; reference a letter "
@@ -259,18 +263,19 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
         ),
         BenchmarkSpec(
             name="winogrande", task="winogrande", hub_id="allenai/winogrande", hub_config="winogrande_xl",
-            split="validation", build_question=_winogrande_question, local_file="winogrande.jsonl",
+            split="validation", train_split="train", build_question=_winogrande_question,
+            local_file="winogrande.jsonl",
             reference_transform="strip", size=1267,
             description="Winogrande (dev): fill the blank; Option1/Option2 inlined; reference '1' or '2'.",
         ),
         BenchmarkSpec(
-            name="commonsenseqa", task="choice", hub_id="tau/commonsense_qa", split="validation",
+            name="commonsenseqa", task="choice", hub_id="tau/commonsense_qa", split="validation", train_split="train",
             reference_field="answerKey", id_field="id", build_question=_arc_question,
             local_file="commonsenseqa.jsonl", reference_transform="strip", size=1221,
             description="CommonsenseQA (dev): five choices inlined; reference a letter A-E.",
         ),
         BenchmarkSpec(
-            name="drop", task="drop", hub_id="ucinlp/drop", split="validation", id_field="query_id",
+            name="drop", task="drop", hub_id="ucinlp/drop", split="validation", train_split="train", id_field="query_id",
             build_question=_drop_question, build_reference=_drop_reference, local_file="drop.jsonl",
             reference_transform="alternatives", size=9535,
             description="DROP reading comprehension, scored by the official DROP F1 (spans aligned one to one). "
@@ -279,26 +284,26 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
                         "('[[\"Smith\", \"Jones\"], \"Smith\"]'). The authors' local file is a 313-item sample.",
         ),
         BenchmarkSpec(
-            name="mmlu", task="choice", hub_id="cais/mmlu", hub_config="all", split="test",
+            name="mmlu", task="choice", hub_id="cais/mmlu", hub_config="all", split="test", train_split="auxiliary_train",
             build_question=_mmlu_question, build_reference=_mmlu_reference,
             local_file="mmlu.json", local_fields={"question": "Question", "reference": "Ground_truth"},
             reference_transform="strip", size=14042,
             description="MMLU: choices inlined as 'A. ...'; reference a letter. The local file is a 100-item sample.",
         ),
         BenchmarkSpec(
-            name="xsum", task="summary", hub_id="EdinburghNLP/xsum", split="test",
+            name="xsum", task="summary", hub_id="EdinburghNLP/xsum", split="test", train_split="train",
             question_field="document", reference_field="summary", id_field="id",
             local_file="xsum.jsonl", size=11334,
             description="XSum: one-sentence summary of a BBC article, scored by ROUGE-L. The local file is "
                         "a 313-item sample.",
         ),
         BenchmarkSpec(
-            name="synthetic", task="arith", split="test", generated=True, size=500,
+            name="synthetic", task="arith", split="test", train_split="train", generated=True, size=500,
             description="The built-in arithmetic word problems (pasr.data.synthetic), held-out split, "
                         "default difficulty; generated, or --data-file from `pasr data synthetic --split test`.",
         ),
         BenchmarkSpec(
-            name="sums", task="arith", split="test", generated=True, size=500,
+            name="sums", task="arith", split="test", train_split="train", generated=True, size=500,
             description="The built-in sums of two numbers (pasr.data.sums), held-out split: 40% easy (1-2 digits, "
                         "no carry), 60% hard (4 digits, 2+ carries); generated, or --data-file from "
                         "`pasr data synthetic --family sums --split test`.",
@@ -319,6 +324,20 @@ def get_spec(name: str) -> BenchmarkSpec:
         return BENCHMARKS[name]
     except KeyError:
         raise PasrError(f"unknown benchmark {name!r}; known benchmarks: {', '.join(BENCHMARKS)}") from None
+
+
+def training_split(name: str) -> str:
+    """The split of benchmark ``name`` to train on (its ``train_split``), never the one pasr evaluates on.
+
+    :class:`PasrError` (one line, naming the option) for a benchmark without one: MATH-500, AIME 2024 and GPQA
+    diamond are evaluation sets only, so training on them by name would train on the test questions.
+    """
+    spec = get_spec(name)
+    if spec.train_split is None or spec.train_split == spec.split:
+        raise PasrError(f"dataset={name!r}: the benchmark has no training split apart from the {spec.split!r} split "
+                        f"pasr evaluates on; train on records of your own (dataset file, data_file PATH, "
+                        f"data_task {spec.task})")
+    return spec.train_split
 
 
 def load_benchmark(

@@ -597,6 +597,13 @@ def _check_training_dataset(values: Mapping[str, Any], fail: Callable[[str, str]
         raise fail("dataset", f"must be 'synthetic', 'wizardlm', 'file' (with data_file) or a benchmark: {others}")
     if name == "file" and not values.get("data_file"):
         raise fail("dataset", "'file' needs data_file (a JSON/JSONL file of training records)")
+    if name in BENCHMARKS and not values.get("data_file"):
+        from pasr.data.benchmarks import training_split
+
+        try:
+            training_split(name)
+        except PasrError as err:
+            raise fail("dataset", str(err).split(": ", 1)[1]) from None
 
 
 # --- paths ------------------------------------------------------------------------------------

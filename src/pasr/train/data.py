@@ -56,7 +56,9 @@ def check_records(records: list[Record], config: Any, *, what: str | None = None
 
 
 def load_training_records(config: Any) -> list[Record]:
-    """The training records a config names (train splits only; evaluation never sees them)."""
+    """The training records a config names: the built-in task's train split, a file, WizardLM, or a benchmark's
+    training split (:func:`pasr.data.benchmarks.training_split`; a benchmark without one is refused), never the
+    split pasr evaluates on."""
     from pasr.data import benchmarks, synthetic
     from pasr.data.records import read_records
 
@@ -81,7 +83,7 @@ def load_training_records(config: Any) -> list[Record]:
     elif name == "wizardlm":
         records = load_wizardlm()
     elif name in benchmarks.BENCHMARKS:
-        records = benchmarks.load_benchmark(name)
+        records = benchmarks.load_benchmark(name, split=benchmarks.training_split(name))
     else:
         raise PasrError(
             f"unknown training dataset {name!r}: use 'synthetic', 'wizardlm', 'file' with --data_file, "
