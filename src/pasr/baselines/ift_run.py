@@ -17,6 +17,7 @@ from typing import Any
 from pasr.baselines.ift import IftFilter, filter_rollouts, ift_example, read_rollout_log, write_ift_data
 from pasr.errors import PasrError
 from pasr.train.config import ModelConfig, PasrSFTConfig
+from pasr.train.saving import is_saved_model
 
 DATA_NAME = "ift-data.jsonl"
 """The filtered examples, in OUTPUT_DIR."""
@@ -126,7 +127,7 @@ def _run_ift(config: IftConfig, model_config: ModelConfig) -> IftResult:
         digest = common.file_digest(data)
         same = common.hold_settings(output, settings(config, model_config, digest), main=state.is_main_process)
     final_dir = output / "final"
-    if same and (final_dir / "config.json").is_file():
+    if same and is_saved_model(final_dir):
         final = str(final_dir)  # this data and these settings were fine-tuned before
         logger.info("ift: %s is done with these settings and data; not fine-tuned again", final)
     else:

@@ -86,6 +86,7 @@ from pasr.jsonl import append_jsonl
 from pasr.prompts import PTR_REFINE_INSTRUCTION, STANDARD_SYSTEM_PROMPT, chat
 from pasr.run_folder import RunLock, write_text_atomic
 from pasr.train.config import JudgeArguments, ModelConfig, PasrSFTConfig
+from pasr.train.saving import is_saved_model
 
 logger = logging.getLogger("pasr.ptr")
 
@@ -417,10 +418,6 @@ def _read_counts(path: Path) -> dict[str, Any]:
     return counts
 
 
-def _model_done(path: Path) -> bool:
-    return (path / "config.json").is_file()
-
-
 def run_ptr(
     config: PtrConfig,
     model_config: ModelConfig,
@@ -480,7 +477,7 @@ def _run_ptr(config: PtrConfig, model_config: ModelConfig, factory, scorer, cons
             examples = sft.read_chat_examples(str(data_path))
             counts = _read_counts(counts_path) if counts_path.is_file() else {"examples": len(examples)}
             say(f"data: {len(examples)} examples from before ({data_path})", highlight=False)
-        elif _model_done(final):
+        elif is_saved_model(final):
             examples = []
             say(f"data: {data_path} is missing but {final} is done; not rebuilt", highlight=False)
         else:
@@ -513,10 +510,10 @@ def _run_ptr(config: PtrConfig, model_config: ModelConfig, factory, scorer, cons
                 write_text_atomic(counts_path, json.dumps(counts, indent=2) + "\n")
                 write_text_atomic(data_path, "".join(json.dumps(e, ensure_ascii=False) + "\n"
                                                      for e in examples))
-        if not _model_done(final):
+        if not is_saved_model(final):
             slot.close()
             sft_dir = output / SFT_FOLDER
-            if not _model_done(sft_dir / "final"):
+            if not is_saved_model(sft_dir / "final"):
                 say(f"fine-tuning {base} on {len(examples)} examples (loss on the refined answer only) -> "
                     f"{final}", highlight=False)
                 sft_config = copy.deepcopy(config)

@@ -37,7 +37,13 @@ from pasr.train.progress import (
 )
 from pasr.train.reward_functions import PasrRewards
 from pasr.train.rollout_log import RolloutLog
-from pasr.train.saving import checkpoint_step, generation_window, last_complete_checkpoint, save_final_model
+from pasr.train.saving import (
+    checkpoint_step,
+    generation_window,
+    is_saved_model,
+    last_complete_checkpoint,
+    save_final_model,
+)
 from pasr.train.trl_adapter import GRPOHooks, log_metric
 
 logger = logging.getLogger("pasr.train")
@@ -139,7 +145,7 @@ def train_pasr(
                     moved, checkpoint or "the start", rollout_log.path.with_suffix(".discarded.jsonl"),
                 )
         finished = checkpoint is not None and 0 < config.max_steps <= step
-        if finished and (output_dir / "final" / "config.json").is_file():
+        if finished and is_saved_model(output_dir / "final"):
             logger.warning("--resume: %s already finished max_steps=%d; nothing to train", output_dir, config.max_steps)
             return _finished(checkpoint, config, output_dir, log_path, warmup_dir, started)
 

@@ -15,6 +15,12 @@ from pasr.run_folder import is_writing_process
 logger = logging.getLogger("pasr.train")
 
 
+def is_saved_model(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a whole saved model (its ``config.json``; :func:`save_final_model` renames a
+    finished folder into place, so a half-written one never counts)."""
+    return (Path(folder) / "config.json").is_file()
+
+
 def save_final_model(trainer: Any, output_dir: str | Path) -> Path:
     """Save the trained model and tokenizer to ``OUTPUT_DIR/final`` (LoRA adapters merged in).
 
