@@ -27,12 +27,12 @@ def invoke(*args: str):
 
 def test_registry_entries_follow_the_protocol():
     from pasr.train.command import parse_config
-    from pasr.train.config import ModelConfig, PasrSFTConfig
+    from pasr.train.config import ModelConfig, PasrGRPOConfig, PasrSFTConfig
 
     assert registry.names()[:3] == ["star", "ift", "ptr"]
     for baseline in registry.BASELINES:
         config_class = baseline.config_class()
-        assert issubclass(config_class, PasrSFTConfig), baseline.name
+        assert issubclass(config_class, (PasrSFTConfig, PasrGRPOConfig)), baseline.name
         run = baseline.run_function()
         params = inspect.signature(run).parameters
         assert list(params)[:2] == ["config", "model_config"] and params["console"].kind is inspect.Parameter.KEYWORD_ONLY

@@ -233,3 +233,28 @@ def test_scan_passes_public_use(tmp_path):
                                "        return super().training_step(*a)\n\n"
                                "class Backend:\n    def _generate(self):\n        return self._generate()\n")
     assert scan(pkg, trl_private_names()) == []
+
+
+def test_aggregate_like_loss_follows_each_loss_type():
+    """The per-loss-type sums of TRL's GRPO loss (its source is pinned by the ``_compute_loss`` entry above)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    x = torch.tensor([[1.0, 2.0, 3.0], [4.0, 0.0, 0.0]])
+    inputs = {"completion_mask": torch.tensor([[1, 1, 1], [1, 1, 0]]), "tool_mask": torch.tensor([[1, 0, 1], [1, 1, 1]]),
+              "num_items_in_batch": torch.tensor(8.0)}
+    trainer = SimpleNamespace(model=SimpleNamespace(training=True), current_gradient_accumulation_steps=2,
+                              max_completion_length=5, accelerator=SimpleNamespace(num_processes=2),
+                              args=SimpleNamespace(steps_per_generation=4))
+    expected = {"grpo": ((1 + 3) / 2 + 4 / 2) / 2 / 2, "sapo": ((1 + 3) / 2 + 4 / 2) / 2 / 2, "bnpo": 8 / 4 / 2,
+                "dr_grpo": 8 / (2 * 5) / 2, "dapo": 8 / (8 / 2 * 2 / 4), "luspo": (4 + 4) / 2 / 2}
+    for loss_type, value in expected.items():
+        trainer.loss_type = loss_type
+        assert trl_adapter.aggregate_like_loss(trainer, x, inputs).item() == pytest.approx(value), loss_type
+    trainer.loss_type = "nope"
+    with pytest.raises(ValueError):
+        trl_adapter.aggregate_like_loss(trainer, x, inputs)
+    assert torch.equal(trl_adapter.loss_mask(inputs), torch.tensor([[1, 0, 1], [1, 1, 0]]))
+    assert {"_compute_loss", "_get_per_token_logps_and_entropies", "_generate_and_score_completions"} <= \
+        set(vars(trl_adapter.LossHooks))

@@ -5,8 +5,10 @@ Adding a baseline is one module, one recipe and one line in :data:`BASELINES`:
 - **module** ``pasr/baselines/<name>.py`` exposes
 
   - a config dataclass (default attribute name ``Config``) that extends :class:`pasr.train.config.PasrSFTConfig`
-    (its fine-tuning settings, ``output_dir``, ``seed``) and usually :class:`pasr.train.config.JudgeArguments`
-    (the scorer, :func:`pasr.scoring.build_scorer`); its own fields carry a ``<name>_`` prefix and a ``help``
+    (a fine-tuning baseline: its fine-tuning settings, ``output_dir``, ``seed``) and usually
+    :class:`pasr.train.config.JudgeArguments` (the scorer, :func:`pasr.scoring.build_scorer`), or
+    :class:`pasr.train.config.PasrGRPOConfig` (an RL baseline on TRL's GRPO trainer, judge fields included:
+    ``score``); its own fields carry a ``<name>_`` prefix and a ``help``
     text, and ``__post_init__`` refuses bad values with a one-line :class:`pasr.errors.PasrError`;
   - a run function (default ``run``): ``run(config, model_config, *, console=None) -> result`` where
     ``model_config`` is TRL's ``ModelConfig`` and ``console`` a rich console for progress (None: its own on
@@ -79,6 +81,10 @@ BASELINES: tuple[Baseline, ...] = (
              "of a PASR run instead of RL", config="IftConfig", run="run_ift", title="PASR(+IFT)"),
     Baseline("ptr", "pasr.baselines.ptr", "PTR: fine-tune on the model's own weaker -> better answer pairs under a "
              "'think further' instruction; evaluated over refinement rounds", title="PTR"),
+    Baseline("score", "pasr.baselines.score", "SCoRe: two-attempt RL, stage I (r2, strong attempt-1 KL) then stage II "
+             "(r1 + r2 + alpha * (r2 - r1)); evaluated over two attempts", title="SCoRe"),
+    Baseline("rise", "pasr.baselines.rise", "RISE: multi-turn 'incorrect, try again' rollouts, best-of-N improved "
+             "turns, reward-weighted SFT; evaluated over 5 turns with and without an oracle", title="RISE"),
 )
 """Every baseline, in the order `pasr baseline --list` shows them."""
 

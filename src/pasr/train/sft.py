@@ -67,12 +67,14 @@ def sft_examples(config: PasrSFTConfig) -> list[dict]:
 
 
 def run_sft(config: PasrSFTConfig, model_config: ModelConfig, *, examples: list[dict] | None = None,
-            phase: Phase | None = None, held: bool = False) -> str:
+            phase: Phase | None = None, held: bool = False, trainer_class: type | None = None) -> str:
     """Fine-tune and save to ``OUTPUT_DIR/final``; returns that path. Resumes from the last complete checkpoint.
 
     Holds ``OUTPUT_DIR`` as its only writer (:class:`pasr.run_folder.RunLock`), unless ``held``: the caller holds
     it already, with its own lock and run kind (``pasr baseline ift``); a second lock would refuse its own folder.
     Progress prints as ``phase`` (default: the one phase ``SFT``; see :mod:`pasr.train.progress`).
+    ``trainer_class``: a subclass of TRL's ``SFTTrainer`` built with the same arguments (default: ``SFTTrainer``;
+    ``pasr baseline rise``'s reward-weighted loss).
     """
     from pasr.models import resolve
 
@@ -81,13 +83,13 @@ def run_sft(config: PasrSFTConfig, model_config: ModelConfig, *, examples: list[
     output_dir = Path(config.output_dir)
     phase = phase or Phase(1, 1, "SFT", SFT_METRICS)
     if held:
-        return _train_and_save(config, model_config, model_path, examples, phase)
+        return _train_and_save(config, model_config, model_path, examples, phase, trainer_class)
     with RunLock(output_dir, "pasr sft", option="output_dir", distributed=True):
-        return _train_and_save(config, model_config, model_path, examples, phase)
+        return _train_and_save(config, model_config, model_path, examples, phase, trainer_class)
 
 
 def _train_and_save(config: PasrSFTConfig, model_config: ModelConfig, model_path: str, examples: list[dict],
-                    phase: Phase) -> str:
+                    phase: Phase, trainer_class: type | None = None) -> str:
     from trl import SFTTrainer, get_peft_config
 
     from pasr.models import load_model, load_tokenizer
@@ -96,7 +98,7 @@ def _train_and_save(config: PasrSFTConfig, model_config: ModelConfig, model_path
     output_dir = Path(config.output_dir)
     tokenizer = load_tokenizer(model_path)
     args, train_dataset = sft_dataset(config, examples, tokenizer)  # pre-tokenized with warmup_mask_slips
-    trainer = SFTTrainer(
+    trainer = (trainer_class or SFTTrainer)(
         model=load_model(model_path, dtype=model_config.dtype),
         args=args,
         train_dataset=train_dataset,
@@ -129,7 +131,9 @@ def warmup_final_dir(output_dir: str | Path) -> Path:
 
 def warmup_done(output_dir: str | Path) -> bool:
     """Whether the GRPO run in ``output_dir`` has a finished warm-up model, which :func:`warmup_model` reuses."""
-    return (warmup_final_dir(output_dir) / "config.json").is_file()
+    from pasr.train.saving import is_saved_model
+
+    return is_saved_model(warmup_final_dir(output_dir))
 
 
 def warmup_model(model_path: str, grpo_config: Any, model_config: ModelConfig, phase: Phase | None = None) -> str:

@@ -20,6 +20,8 @@ What uses what:
 - vLLM rollouts on vLLM's CPU build (:mod:`pasr.train.vllm_sync`): :func:`hooked_vllm_generation`,
   :func:`swap_vllm_generation`, :func:`vllm_client`;
 - ``pasr vllm-serve`` (:mod:`pasr.vllm_serve`): :func:`vllm_serve_command_line`;
+- SCoRe's first-attempt KL (:mod:`pasr.baselines.score`): :class:`LossHooks` (an extra loss term on TRL's GRPO
+  loss, per-completion tensors carried with the batch), :func:`weighted_kl_loss`, :func:`loss_mask`;
 - slip masking (:mod:`pasr.train.masking`): :func:`common_prefix_length`, a copy of TRL's, with SFTTrainer's
   tokenisation that masking mirrors declared below.
 """
@@ -98,6 +100,56 @@ TRL_PRIVATE_API: list[PrivateUse] = [
                ("self", "model"), source=("host", "port", "dtype", "max_model_len", "enforce_eager"),
                source_of="trl.scripts.vllm_serve.ScriptArguments",
                why="vllm_serve_command_line fills these fields"),
+    # RISE's reward-weighted SFT (pasr.baselines.rise.weighted_sft_trainer): compute_loss is public, but the
+    # weighting relies on how it builds the loss from the model's fused-head outputs
+    PrivateUse("trl.trainer.sft_trainer.SFTTrainer.compute_loss", ("self", "model", "inputs"),
+               source=("outputs = model(**inputs, fused_lm_head=True)", "per_token_loss = -outputs.log_probs",
+                       "loss = per_token_loss.sum() / torch.as_tensor(num_tokens).clamp(min=1)"),
+               why="RISE scales each row's outputs.log_probs by its weight, so the loss is sum_i w_i * sum_t nll_it / N"),
+    # SCoRe's extra loss term (LossHooks, weighted_kl_loss): pasr.baselines.score
+    PrivateUse(f"{_GRPO}._compute_loss", ("self", "model", "inputs"),
+               source=("self._get_per_token_logps_and_entropies(",
+                       'mask = completion_mask if "tool_mask" not in inputs else completion_mask * inputs["tool_mask"]',
+                       "torch.exp(ref_per_token_logps - per_token_logps) - (ref_per_token_logps - per_token_logps) - 1",
+                       "per_token_loss = per_token_loss + self.beta * per_token_kl",
+                       'if self.loss_type in ["grpo", "sapo"]:',
+                       "loss = ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()",
+                       'elif self.loss_type == "bnpo":',
+                       "loss = (per_token_loss * mask).sum() / mask.sum().clamp(min=1.0)",
+                       'elif self.loss_type == "dr_grpo":',
+                       "loss = (per_token_loss * mask).sum() / (per_token_loss.size(0) * self.max_completion_length)",
+                       'elif self.loss_type in ["cispo", "dapo", "vespo"]:',
+                       'normalizer = inputs["num_items_in_batch"].clamp(min=1.0) / self.accelerator.num_processes',
+                       "normalizer = normalizer * self.current_gradient_accumulation_steps / self.args.steps_per_generation",
+                       'elif self.loss_type == "luspo":',
+                       "loss = (per_token_loss * mask).sum(-1).mean()",
+                       "if self.args.use_bias_correction_kl:", "per_token_kl = per_token_kl * coef_1",
+                       "old_per_token_logps = per_token_logps.detach() if old_per_token_logps is None else "
+                       "old_per_token_logps",
+                       "log_importance_weights = (log_ratio * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)",
+                       "coef_1 = torch.exp(log_importance_weights)"),
+               why="LossHooks wraps it (policy log-probs captured, an extra term added); weighted_kl_loss mirrors its "
+                   "KL estimator, loss mask and per-loss-type normalisation"),
+    PrivateUse(f"{_GRPO}._get_per_token_logps_and_entropies", ("self", "model", "input_ids", "attention_mask",
+                                                               "logits_to_keep"),
+               why="LossHooks keeps the policy log-probs _compute_loss computes (one call per loss)"),
+    PrivateUse(f"{_GRPO}._generate_and_score_completions",
+               source=('output["ref_per_token_logps"] = ref_per_token_logps', 'output["tool_mask"] = tool_mask',
+                       "inp[key] = values[i]"),
+               why="LossHooks adds per-completion tensors to the generation batch (shuffled and split with it); "
+                   "weighted_kl_loss reads the reference log-probs and tool mask from it; a rollout's extra fields "
+                   "reach the reward functions"),
+    PrivateUse(f"{_GRPO}._generate",
+               source=("output = self.rollout_func(prompts, self)",
+                       'required_keys = {"prompt_ids", "completion_ids", "logprobs"}',
+                       'tool_mask = extra_fields.pop("env_mask", None)'),
+               why="the SCoRe rollout (rollout_func, experimental in TRL) returns one completion per prompt given, "
+                   "logprobs None on the transformers path, and an env_mask that becomes the loss's tool_mask"),
+    PrivateUse("trl.trainer.utils.shuffle_sequence_dict", ("seq_dict",), source=("v[permutation]",),
+               why="per-completion tensors LossHooks adds are permuted with the batch"),
+    PrivateUse("trl.trainer.utils.split_tensor_dict", ("tensor_dict", "num_chunks"),
+               source=("chunk_dict[key] = tensor[i * chunk_size : (i + 1) * chunk_size]",),
+               why="... and split with it into the accumulation steps"),
     # slip masking mirrors SFTTrainer's tokenisation of conversational prompt-completion examples
     PrivateUse("trl.data_utils.common_prefix_length", ("ids", "other_ids"),
                why="common_prefix_length is a copy (masking finds the completion's start as TRL does)"),
@@ -153,6 +205,123 @@ class GRPOHooks:
         out = super()._generate_and_score_completions(inputs)
         self.prepare_seconds += time.perf_counter() - start
         return out
+
+
+class LossHooks:
+    """Mixin for a ``GRPOTrainer`` subclass (``class T(LossHooks, ..., GRPOTrainer)``): an extra loss term.
+
+    A subclass implements (both optional):
+
+    - ``pasr_batch_tensors(batch) -> dict``: per-completion tensors (first dimension: the completions) added
+      to each generation batch after TRL generated and scored it; TRL shuffles and splits them with the batch,
+      so each training micro-batch's ``inputs`` carries its rows;
+    - ``pasr_extra_loss(inputs, per_token_logps) -> tensor | None``: a term added to TRL's loss of a
+      micro-batch; ``per_token_logps`` (completions x tokens) are the policy log-probs TRL computed for that
+      loss (with their graph: the term is differentiated with it).
+    """
+
+    pasr_capture: bool = False
+    pasr_policy_logps: Any = None
+
+    def pasr_batch_tensors(self, batch: dict) -> dict:
+        return {}
+
+    def pasr_extra_loss(self, inputs: dict, per_token_logps: Any) -> Any:
+        return None
+
+    def _generate_and_score_completions(self, inputs):
+        batch = super()._generate_and_score_completions(inputs)
+        batch.update(self.pasr_batch_tensors(batch))
+        return batch
+
+    def _get_per_token_logps_and_entropies(self, *args, **kwargs):
+        out = super()._get_per_token_logps_and_entropies(*args, **kwargs)
+        if self.pasr_capture:
+            self.pasr_policy_logps = out[0]
+        return out
+
+    def _compute_loss(self, model, inputs):
+        self.pasr_capture, self.pasr_policy_logps = True, None
+        try:
+            loss = super()._compute_loss(model, inputs)
+        finally:
+            self.pasr_capture = False
+        logps, self.pasr_policy_logps = self.pasr_policy_logps, None
+        extra = self.pasr_extra_loss(inputs, logps)
+        return loss if extra is None else loss + extra
+
+
+def loss_mask(inputs: dict) -> Any:
+    """The tokens TRL's GRPO loss counts (completions x tokens): completion mask times tool / env mask."""
+    mask = inputs["completion_mask"]
+    return mask if "tool_mask" not in inputs else mask * inputs["tool_mask"]
+
+
+def reference_logps(inputs: dict) -> Any:
+    """The reference model's per-token log-probs of a micro-batch (None when ``beta`` is 0: TRL computes none)."""
+    return inputs.get("ref_per_token_logps")
+
+
+def aggregate_like_loss(trainer: Any, per_token: Any, inputs: dict) -> Any:
+    """``per_token`` (completions x tokens) summed into a scalar exactly as TRL 1.16's GRPO loss sums its per-token
+    terms for ``trainer.loss_type`` over :func:`loss_mask` (grpo / sapo: per-completion token mean, then batch
+    mean; bnpo: batch token mean; dr_grpo: sum / (completions * max_completion_length); dapo / cispo / vespo:
+    sum / active tokens of the generation batch; luspo: per-completion sum, batch mean), with its division for
+    gradient accumulation. A term ``w * x`` added per token to TRL's ``per_token_loss`` adds
+    ``aggregate_like_loss(trainer, w * x, inputs)`` to its loss. ValueError for another loss type."""
+    mask = loss_mask(inputs)
+    train = trainer.model.training
+    accumulation = trainer.current_gradient_accumulation_steps if train else 1.0
+    loss_type = trainer.loss_type
+    if loss_type in ("grpo", "sapo"):
+        return ((per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean() / accumulation
+    if loss_type == "bnpo":
+        return (per_token * mask).sum() / mask.sum().clamp(min=1.0) / accumulation
+    if loss_type == "dr_grpo":
+        return (per_token * mask).sum() / (per_token.size(0) * trainer.max_completion_length) / accumulation
+    if loss_type in ("cispo", "dapo", "vespo"):
+        normalizer = inputs["num_items_in_batch"].clamp(min=1.0) / trainer.accelerator.num_processes
+        if train:
+            normalizer = normalizer * trainer.current_gradient_accumulation_steps / trainer.args.steps_per_generation
+        return (per_token * mask).sum() / normalizer
+    if loss_type == "luspo":
+        return (per_token * mask).sum(-1).mean() / accumulation
+    raise ValueError(f"aggregate_like_loss: unknown loss_type {loss_type!r}")
+
+
+def k3_kl(ref_logps: Any, logps: Any) -> Any:
+    """TRL's per-token KL estimator (Schulman's k3): ``exp(ref - logp) - (ref - logp) - 1`` (>= 0, nats)."""
+    import torch
+
+    return torch.exp(ref_logps - logps) - (ref_logps - logps) - 1
+
+
+def weighted_kl_loss(trainer: Any, inputs: dict, per_token_logps: Any, token_mask: Any,
+                     weight: float) -> tuple[Any, Any]:
+    """``(term, kl_mean)``: the KL to the reference model on the tokens of ``token_mask`` (completions x tokens,
+    1 = counted) weighted by ``weight`` and summed as TRL sums its loss (:func:`aggregate_like_loss`), so that
+    adding ``term`` to TRL's loss is the same as adding ``weight * KL`` to its per-token loss on those tokens;
+    ``kl_mean`` is the plain token mean of that KL over ``token_mask`` x :func:`loss_mask` (detached; 0 without
+    such tokens). With ``use_bias_correction_kl`` (TRL's default) the KL is multiplied by the importance ratio as
+    TRL multiplies its own (token or sequence level; its value is 1 on-policy, its gradient is not that of 1).
+    Needs ``beta != 0`` (TRL computes the reference log-probs only then): ValueError otherwise."""
+    import torch
+
+    ref = reference_logps(inputs)
+    if ref is None:
+        raise ValueError("weighted_kl_loss needs the reference log-probs: TRL computes them only when beta != 0")
+    kl = k3_kl(ref, per_token_logps)
+    mask = token_mask.to(kl.dtype)
+    counted = mask * loss_mask(inputs).to(kl.dtype)
+    kl_mean = (kl.detach() * counted).sum() / counted.sum().clamp(min=1.0)
+    if trainer.args.use_bias_correction_kl:
+        old = inputs.get("old_per_token_logps")
+        log_ratio = per_token_logps - (per_token_logps.detach() if old is None else old)
+        if trainer.importance_sampling_level == "sequence":
+            full = loss_mask(inputs)
+            log_ratio = ((log_ratio * full).sum(-1) / full.sum(-1).clamp(min=1.0)).unsqueeze(-1)
+        kl = kl * torch.exp(log_ratio)
+    return aggregate_like_loss(trainer, weight * kl * mask, inputs), kl_mean
 
 
 def tokenize_prompts(trainer: Any, prompts: list) -> tuple[Any, Any, Any]:
@@ -278,7 +447,8 @@ def common_prefix_length(ids: list[int], other: list[int]) -> int:
 
 
 __all__ = [
-    "GRPOHooks", "PrivateUse", "TRL_PRIVATE_API", "TRL_VERSION", "common_prefix_length", "generate_single_turn",
+    "GRPOHooks", "LossHooks", "PrivateUse", "aggregate_like_loss", "k3_kl", "loss_mask", "reference_logps",
+    "weighted_kl_loss", "TRL_PRIVATE_API", "TRL_VERSION", "common_prefix_length", "generate_single_turn",
     "hooked_vllm_generation", "log_metric", "reward_metric_logger", "reward_step", "swap_vllm_generation",
     "tokenize_prompts", "trl_vllm_generation", "vllm_client", "vllm_serve_command_line",
 ]
