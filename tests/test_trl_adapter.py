@@ -149,21 +149,59 @@ def private_attributes_set_in(cls: type) -> set[str]:
     return found
 
 
-def private_uses(tree: ast.AST, private: set[str]) -> list[tuple[int, str]]:
+def trl_method_params() -> dict[str, tuple[str, ...]]:
+    """TRL's trainer methods with a private name -> their parameter names (what a mixin overriding one takes)."""
+    from trl import GRPOTrainer, SFTTrainer
+
+    found: dict[str, tuple[str, ...]] = {}
+    for cls in (GRPOTrainer, SFTTrainer):
+        for klass in cls.__mro__:
+            if not klass.__module__.startswith("trl"):
+                continue
+            for name, value in vars(klass).items():
+                if name.startswith("_") and not name.startswith("__") and inspect.isfunction(value):
+                    found.setdefault(name, tuple(inspect.signature(value).parameters))
+    return found
+
+
+def _dotted(node: ast.AST) -> list[str] | None:
+    """``trl.trainer.grpo_trainer`` -> ["trl", "trainer", "grpo_trainer"]; None unless a chain of names."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return [node.id, *reversed(parts)]
+
+
+def private_uses(tree: ast.AST, private: set[str], methods: dict[str, tuple[str, ...]] | None = None,
+                 ) -> list[tuple[int, str]]:
     """``(line, what)`` for each use of TRL's private API in a module's syntax tree.
 
     A name of ``private`` is a use when read on anything but ``self``, or on ``self`` / defined as a method in a
-    class that has a base class (it may be TRL's); a class without bases owns its private names.
+    class that has a base class (it may be TRL's). A class without bases owns its private names, unless it
+    defines one of TRL's trainer methods (``methods``: name -> parameters) with TRL's parameters: a mixin
+    overriding it. An attribute chain into a TRL module (``trl.trainer.grpo_trainer.X`` after ``import trl``)
+    is a use too; ``trl.GRPOTrainer`` is public.
     """
     hits = []
+    methods = methods if methods is not None else trl_method_params()
+    trl_names = {"trl"} | {a.asname for n in ast.walk(tree) if isinstance(n, ast.Import)
+                           for a in n.names if a.name == "trl" and a.asname}
 
     def visit(node: ast.AST, owner_has_bases: bool) -> None:
         if isinstance(node, ast.ClassDef):
             bases = [b for b in node.bases if getattr(b, "id", None) not in ("object", "Protocol")]
             owner_has_bases = bool(bases)
-            if owner_has_bases:
-                hits.extend((item.lineno, item.name) for item in node.body
-                            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name in private)
+            for item in node.body:
+                if not isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) or item.name not in private:
+                    continue
+                params = tuple(a.arg for a in [*item.args.posonlyargs, *item.args.args])
+                trl_params = methods.get(item.name)
+                mixin = trl_params is not None and len(params) > 1 and params == trl_params[:len(params)]
+                if owner_has_bases or mixin:
+                    hits.append((item.lineno, item.name))
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             if node.module.startswith("trl."):
                 hits.append((node.lineno, f"from {node.module} import"))
@@ -171,10 +209,15 @@ def private_uses(tree: ast.AST, private: set[str]) -> list[tuple[int, str]]:
                 hits.extend((node.lineno, f"from trl import {a.name}") for a in node.names if a.name.startswith("_"))
         elif isinstance(node, ast.Import):
             hits.extend((node.lineno, f"import {a.name}") for a in node.names if a.name.startswith("trl."))
-        elif isinstance(node, ast.Attribute) and node.attr in private:
-            on_self = isinstance(node.value, ast.Name) and node.value.id == "self"
-            if owner_has_bases or not on_self:
-                hits.append((node.lineno, node.attr))
+        elif isinstance(node, ast.Attribute):
+            chain = _dotted(node)
+            if chain and chain[0] in trl_names and len(chain) >= 3:
+                hits.append((node.lineno, ".".join(["trl", *chain[1:]])))
+                return  # one hit per chain, not one per link
+            if node.attr in private:
+                on_self = isinstance(node.value, ast.Name) and node.value.id == "self"
+                if owner_has_bases or not on_self:
+                    hits.append((node.lineno, node.attr))
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                 and isinstance(node.func.value, ast.Call) and getattr(node.func.value.func, "id", None) == "super" \
                 and node.func.attr.startswith("_") and not node.func.attr.startswith("__"):
@@ -215,6 +258,13 @@ def test_only_the_adapter_touches_trl_private_api():
     ("class T(GRPOTrainer):\n    def _generate(self, prompts):\n        return 1\n", "_generate"),
     ("class T(Base):\n    def f(self):\n        return super()._anything()\n", "super()._anything()"),
     ("import importlib\nm = importlib.import_module('trl.scripts.vllm_serve')\n", "string 'trl.scripts.vllm_serve'"),
+    # a base-less mixin overriding TRL's methods with their signatures, then mixed into a trainer elsewhere
+    ("class Hooks:\n    def _generate_and_score_completions(self, inputs):\n        return inputs\n",
+     "_generate_and_score_completions"),
+    ("class Hooks:\n    def _compute_loss(self, model, inputs):\n        return 0\n", "_compute_loss"),
+    # attribute chains into TRL's modules after a plain `import trl`
+    ("import trl\nX = trl.trainer.grpo_trainer.VLLMGeneration\n", "trl.trainer.grpo_trainer.VLLMGeneration"),
+    ("import trl as t\nf = t.generation.vllm_client\n", "trl.generation.vllm_client"),
 ])
 def test_scan_catches_a_newcomers_private_use(tmp_path, code, found):
     """What a new module could add without the adapter: each is caught."""
@@ -231,7 +281,10 @@ def test_scan_passes_public_use(tmp_path):
     (pkg / "ok.py").write_text("from trl import GRPOTrainer, SFTTrainer\n\nclass T(GRPOTrainer):\n"
                                "    def training_step(self, *a):\n        self._mine = 1\n"
                                "        return super().training_step(*a)\n\n"
-                               "class Backend:\n    def _generate(self):\n        return self._generate()\n")
+                               "class Backend:\n    def _generate(self):\n        return self._generate()\n\n"
+                               "class Async:\n    async def _generate(self, conversations, max_tokens):\n"
+                               "        return []\n\n"
+                               "import trl\nT = trl.GRPOTrainer\n")
     assert scan(pkg, trl_private_names()) == []
 
 
