@@ -95,7 +95,16 @@ TRL_PRIVATE_API: list[PrivateUse] = [
     PrivateUse(_CLIENT + ".reset_prefix_cache", ("self",), why="after a server-mode weight reload"),
     # pasr vllm-serve
     PrivateUse("trl.scripts.vllm_serve.build_command", ("script_args", "extra_args"),
-               why="`pasr vllm-serve` starts TRL's server command line"),
+               source=('"vllm.entrypoints.cli.main",\n        "serve",\n        script_args.model,',
+                       '"--weight-transfer-config"'),
+               why="`pasr vllm-serve` starts TRL's server command line; on vLLM's CPU build it rewrites "
+                   "[python, -m, vllm.entrypoints.cli.main, serve, MODEL, ...] without the weight-transfer option"),
+    # masked warm-up slips (pasr.train.masking): SFT takes pre-tokenised rows as they are
+    PrivateUse("trl.trainer.sft_trainer.SFTTrainer._prepare_dataset",
+               ("self", "dataset", "processing_class"),
+               source=('is_processed = "input_ids" in column_names', "if not is_processed:",
+                       'if self.completion_only_loss and "completion_mask" in column_names:'),
+               why="rows with input_ids and completion_mask skip TRL's tokenisation, so the masked slips stay masked"),
     PrivateUse("trl.scripts.vllm_serve.ScriptArguments.__init__",
                ("self", "model"), source=("host", "port", "dtype", "max_model_len", "enforce_eager"),
                source_of="trl.scripts.vllm_serve.ScriptArguments",
