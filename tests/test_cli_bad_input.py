@@ -430,11 +430,13 @@ def test_input_and_log_paths(tmp_path, kind, field, make):
 def test_training_records_file_needs_its_task(tmp_path, kind):
     data = tmp_path / "records.jsonl"
     data.write_text('{"question": "1+1?", "reference": "2"}\n')
-    config, _ = parse(kind, ["--output_dir", str(tmp_path / "out"), "--dataset", "file", "--data_file", str(data)])
+    held = ["--star_heldout", "0"] if kind == "star" else []  # own training data: no built-in held-out split
+    config, _ = parse(kind, ["--output_dir", str(tmp_path / "out"), "--dataset", "file", "--data_file", str(data),
+                             *held])
     with pytest.raises(PasrError, match="data_task"):
         check_paths(config)
     config, _ = parse(kind, ["--output_dir", str(tmp_path / "out"), "--dataset", "file", "--data_file",
-                             str(tmp_path / "missing.jsonl")])
+                             str(tmp_path / "missing.jsonl"), *held])
     with pytest.raises(PasrError, match="data_file .*missing.jsonl: no such file"):
         check_paths(config)
     assert not (tmp_path / "out").exists()

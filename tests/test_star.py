@@ -139,7 +139,12 @@ def test_config_errors():
     with pytest.raises(PasrError, match="star_backend"):
         StarConfig(output_dir="x", star_backend="openai", use_cpu=True, bf16=False)
     with pytest.raises(PasrError, match="star_fewshot_file"):
-        fewshot_examples(StarConfig(output_dir="x", dataset="gsm8k", use_cpu=True, bf16=False), set())
+        fewshot_examples(StarConfig(output_dir="x", dataset="gsm8k", star_heldout=0, use_cpu=True, bf16=False), set())
+    # non-built-in training data needs a held-out benchmark, refused when the config is made (before any work)
+    with pytest.raises(PasrError, match="star_heldout_benchmark: name a held-out benchmark"):
+        StarConfig(output_dir="x", dataset="gsm8k", use_cpu=True, bf16=False)
+    assert StarConfig(output_dir="x", dataset="gsm8k", star_heldout_benchmark="gsm8k", use_cpu=True,
+                      bf16=False).star_heldout == 64
 
 
 def test_heldout_file_without_a_heldout_benchmark_is_refused(tmp_path):

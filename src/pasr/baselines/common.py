@@ -85,6 +85,37 @@ def check_heldout_source(config: Any, benchmark_field: str, file_field: str) -> 
                         f"(e.g. gsm8k), or drop {file_field}")
 
 
+def check_sources(config: Any, prefix: str, backends: tuple[str, ...], *, heldout_n: str = "heldout_n") -> None:
+    """The checks every question-driven baseline shares, each problem a one-line :class:`PasrError` naming the
+    field: ``dataset`` (and ``data_file``), ``<prefix>_heldout_benchmark`` / ``<prefix>_heldout_file`` (with
+    ``<prefix>_<heldout_n>`` held-out questions, a non-built-in ``dataset`` needs a held-out benchmark),
+    ``<prefix>_generation_dtype`` and ``<prefix>_backend`` (one of ``backends``) where the config has them, and
+    ``judge_url`` / ``judge_model`` together."""
+    from pasr.data.benchmarks import BENCHMARKS
+    from pasr.generation.backends import DTYPES
+
+    if config.dataset not in ("synthetic", "wizardlm", "file") and config.dataset not in BENCHMARKS:
+        raise PasrError(f"dataset={config.dataset!r}: use 'synthetic', 'wizardlm', 'file' (with data_file) "
+                        "or a benchmark name")
+    if config.dataset == "file" and not config.data_file:
+        raise PasrError("dataset 'file' needs data_file (a JSON/JSONL file of training records)")
+    benchmark = getattr(config, f"{prefix}_heldout_benchmark")
+    if benchmark is not None and benchmark not in BENCHMARKS:
+        raise PasrError(f"{prefix}_heldout_benchmark={benchmark!r}: unknown benchmark; known: {', '.join(BENCHMARKS)}")
+    if getattr(config, f"{prefix}_{heldout_n}") and config.dataset != "synthetic" and benchmark is None:
+        raise PasrError(f"{prefix}_heldout_benchmark: name a held-out benchmark for non-built-in training data "
+                        f"(e.g. gsm8k), or set {prefix}_{heldout_n} 0")
+    check_heldout_source(config, f"{prefix}_heldout_benchmark", f"{prefix}_heldout_file")
+    dtype = getattr(config, f"{prefix}_generation_dtype", None)
+    if dtype is not None and dtype not in DTYPES:
+        raise PasrError(f"{prefix}_generation_dtype={dtype!r}: use one of {', '.join(DTYPES)}")
+    backend = getattr(config, f"{prefix}_backend")
+    if backend not in backends:
+        raise PasrError(f"{prefix}_backend={backend!r}: use one of {', '.join(backends)}")
+    if bool(config.judge_url) != bool(config.judge_model):
+        raise PasrError("judge_url and judge_model go together: set both or neither")
+
+
 def check_records(config: Any, records: list[Record], heldout: list[Record] = (), heldout_name: str | None = None,
                   ) -> None:
     """The run's training and held-out records can be scored (:func:`pasr.train.data.check_records`, as in ``pasr

@@ -175,31 +175,10 @@ def check_ptr_values(config: Any) -> None:
                         f"got {config.ptr_temperature}")
     if not 0 <= config.ptr_keep_right_share < 1:
         raise PasrError(f"ptr_keep_right_share must be in [0, 1), got {config.ptr_keep_right_share}")
-    from pasr.generation.backends import DTYPES
-
-    if config.ptr_generation_dtype not in DTYPES:
-        raise PasrError(f"ptr_generation_dtype={config.ptr_generation_dtype!r}: use one of {', '.join(DTYPES)}")
-    if config.ptr_backend not in PTR_BACKENDS:
-        raise PasrError(f"ptr_backend={config.ptr_backend!r}: use one of {', '.join(PTR_BACKENDS)}")
     for name in ("ptr_require_answer_tag", "ptr_worked_fallback", "ptr_eval_base"):
         if not isinstance(getattr(config, name), bool):
             raise PasrError(f"{name} must be true or false, got {getattr(config, name)!r}")
-    from pasr.data.benchmarks import BENCHMARKS
-
-    if config.dataset not in ("synthetic", "wizardlm", "file") and config.dataset not in BENCHMARKS:
-        raise PasrError(f"dataset={config.dataset!r}: use 'synthetic', 'wizardlm', 'file' (with data_file) "
-                        "or a benchmark name")
-    if config.dataset == "file" and not config.data_file:
-        raise PasrError("dataset 'file' needs data_file (a JSON/JSONL file of training records)")
-    if config.ptr_heldout_benchmark is not None and config.ptr_heldout_benchmark not in BENCHMARKS:
-        raise PasrError(f"ptr_heldout_benchmark={config.ptr_heldout_benchmark!r}: unknown benchmark; "
-                        f"known: {', '.join(BENCHMARKS)}")
-    if config.ptr_heldout_n and config.dataset != "synthetic" and config.ptr_heldout_benchmark is None:
-        raise PasrError("ptr_heldout_benchmark: name a held-out benchmark for non-built-in training data "
-                        "(e.g. gsm8k), or set ptr_heldout_n 0")
-    common.check_heldout_source(config, "ptr_heldout_benchmark", "ptr_heldout_file")
-    if bool(config.judge_url) != bool(config.judge_model):
-        raise PasrError("judge_url and judge_model go together: set both or neither")
+    common.check_sources(config, "ptr", PTR_BACKENDS)
 
 
 # --- questions ------------------------------------------------------------------------------------

@@ -205,31 +205,10 @@ def check_rise_values(config: Any) -> None:
             raise PasrError(f"{name} must be a number > 0, got {value!r}")
     if config.rise_reward_weighting not in WEIGHTINGS:
         raise PasrError(f"rise_reward_weighting={config.rise_reward_weighting!r}: use one of {', '.join(WEIGHTINGS)}")
-    from pasr.generation.backends import DTYPES
-
-    if config.rise_generation_dtype not in DTYPES:
-        raise PasrError(f"rise_generation_dtype={config.rise_generation_dtype!r}: use one of {', '.join(DTYPES)}")
-    if config.rise_backend not in RISE_BACKENDS:
-        raise PasrError(f"rise_backend={config.rise_backend!r}: use one of {', '.join(RISE_BACKENDS)}")
     for name in ("rise_keep_right", "rise_worked_fallback", "rise_eval_base"):
         if not isinstance(getattr(config, name), bool):
             raise PasrError(f"{name} must be true or false, got {getattr(config, name)!r}")
-    from pasr.data.benchmarks import BENCHMARKS
-
-    if config.dataset not in ("synthetic", "wizardlm", "file") and config.dataset not in BENCHMARKS:
-        raise PasrError(f"dataset={config.dataset!r}: use 'synthetic', 'wizardlm', 'file' (with data_file) "
-                        "or a benchmark name")
-    if config.dataset == "file" and not config.data_file:
-        raise PasrError("dataset 'file' needs data_file (a JSON/JSONL file of training records)")
-    if config.rise_heldout_benchmark is not None and config.rise_heldout_benchmark not in BENCHMARKS:
-        raise PasrError(f"rise_heldout_benchmark={config.rise_heldout_benchmark!r}: unknown benchmark; "
-                        f"known: {', '.join(BENCHMARKS)}")
-    if config.rise_heldout_n and config.dataset != "synthetic" and config.rise_heldout_benchmark is None:
-        raise PasrError("rise_heldout_benchmark: name a held-out benchmark for non-built-in training data "
-                        "(e.g. gsm8k), or set rise_heldout_n 0")
-    common.check_heldout_source(config, "rise_heldout_benchmark", "rise_heldout_file")
-    if bool(config.judge_url) != bool(config.judge_model):
-        raise PasrError("judge_url and judge_model go together: set both or neither")
+    common.check_sources(config, "rise", RISE_BACKENDS)
     # the per-example weights ride on unpacked, padded rows through TRL's token log-probabilities
     for name, bad, why in (("packing", bool(config.packing), "packing mixes examples in one row"),
                            ("padding_free", bool(config.padding_free), "padding-free batches are one row"),

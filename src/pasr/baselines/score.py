@@ -213,25 +213,11 @@ def check_score_values(config: Any) -> None:
             if getattr(config, name):
                 raise PasrError(f"{name}={getattr(config, name)} needs beta > 0: TRL computes the reference model's "
                                 "log-probs only when beta != 0 (or set it to 0)")
-    from pasr.generation.backends import DTYPES
-
-    if config.score_generation_dtype not in DTYPES:
-        raise PasrError(f"score_generation_dtype={config.score_generation_dtype!r}: use one of {', '.join(DTYPES)}")
-    if config.score_backend not in SCORE_BACKENDS:
-        raise PasrError(f"score_backend={config.score_backend!r}: use one of {', '.join(SCORE_BACKENDS)}")
     if not isinstance(config.score_eval_base, bool):
         raise PasrError(f"score_eval_base must be true or false, got {config.score_eval_base!r}")
     if config.warmup_examples:
         raise PasrError("warmup_examples: SCoRe has no supervised warm-up; leave it 0")
-    from pasr.data.benchmarks import BENCHMARKS
-
-    if config.score_heldout_benchmark is not None and config.score_heldout_benchmark not in BENCHMARKS:
-        raise PasrError(f"score_heldout_benchmark={config.score_heldout_benchmark!r}: unknown benchmark; "
-                        f"known: {', '.join(BENCHMARKS)}")
-    if config.score_heldout_n and config.dataset != "synthetic" and config.score_heldout_benchmark is None:
-        raise PasrError("score_heldout_benchmark: name a held-out benchmark for non-built-in training data "
-                        "(e.g. gsm8k), or set score_heldout_n 0")
-    common.check_heldout_source(config, "score_heldout_benchmark", "score_heldout_file")
+    common.check_sources(config, "score", SCORE_BACKENDS)
 
 
 # --- rollouts -------------------------------------------------------------------------------------------------

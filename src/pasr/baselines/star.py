@@ -96,13 +96,9 @@ class StarConfig(PasrSFTConfig, JudgeArguments):
                           ("star_max_new_tokens", 1), ("star_generation_batch_size", 1)):
             if getattr(self, name) < low:
                 raise PasrError(f"{name} must be at least {low}, got {getattr(self, name)}")
-        if self.star_backend not in STAR_BACKENDS:
-            raise PasrError(f"star_backend={self.star_backend!r}: use one of {', '.join(STAR_BACKENDS)}")
         if self.star_temperature < 0:
             raise PasrError(f"star_temperature must be >= 0, got {self.star_temperature}")
-        common.check_heldout_source(self, "star_heldout_benchmark", "star_heldout_file")
-        if bool(self.judge_url) != bool(self.judge_model):
-            raise PasrError("judge_url and judge_model go together: set both or neither")
+        common.check_sources(self, "star", STAR_BACKENDS, heldout_n="heldout")
 
     @property
     def system_prompt(self) -> str:
