@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from io import StringIO
 
 import pytest
@@ -157,3 +158,65 @@ def test_transformers_sampling_is_seeded(tiny):
     b = TransformersBackend(path, batch_size=2, seed=5, dtype="float32", model_obj=model, tokenizer=tok)
     assert a.generate(prompts(3), 8, temperature=1.0) == b.generate(prompts(3), 8, temperature=1.0)
     assert a.generate(prompts(3), 8, temperature=1.0) != a.generate(prompts(3), 8, temperature=0.0)
+
+
+# --- sampling seeds: copies of one prompt sample apart, on every backend ---------------------------------
+
+
+def test_request_seeds_differ_per_request_and_per_call():
+    from pasr.generation.backends import request_seeds
+
+    first, second = request_seeds(7, 0, 4), request_seeds(7, 1, 4)
+    assert len(set(first + second)) == 8 and first == request_seeds(7, 0, 4)
+    assert all(0 <= s < 2**31 for s in request_seeds(2**31 - 1, 5, 3))
+
+
+def test_openai_backend_sends_each_copy_its_own_seed():
+    """Best-of-N sends N copies of a conversation: one shared seed would make a seeded server reply N times alike."""
+    with FakeOpenAIServer(lambda r: "x") as server:
+        backend = OpenAIBackend(server.base_url, "fake-model", concurrency=2, retries=0, seed=3)
+        backend.generate([conv("same")] * 4, 5, temperature=0.8)
+        backend.generate([conv("same")] * 4, 5, temperature=0.8)
+        seeds = [r.body["seed"] for r in server.chat_requests]
+        assert len(seeds) == 8 and len(set(seeds)) == 8
+    with FakeOpenAIServer(lambda r: "x") as server:
+        OpenAIBackend(server.base_url, "fake-model", retries=0, seed=None).generate([conv("a")] * 2, 5, 0.8)
+        assert all("seed" not in r.body for r in server.chat_requests)
+
+
+def test_vllm_backend_gives_each_sampled_request_its_own_seed(monkeypatch):
+    """vLLM seeds per request: one seeded SamplingParams shared by a batch samples every copy of a prompt alike."""
+    import types
+
+    from pasr.generation import backends
+
+    class Params:
+        def __init__(self, **kw):
+            self.__dict__.update(kw)
+
+    calls = []
+
+    class LLM:
+        def chat(self, messages, params, use_tqdm=False):
+            calls.append(params)
+            out = types.SimpleNamespace(text="t", token_ids=[1])
+            return [types.SimpleNamespace(outputs=[out]) for _ in messages]
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(SamplingParams=Params))
+    backend = backends.VLLMBackend.__new__(backends.VLLMBackend)
+    backend.llm, backend.seed, backend.calls, backend.chunk_size = LLM(), 11, 0, 256
+    backend.generate([conv("same")] * 3, 5, temperature=0.7)
+    backend.generate([conv("same")] * 3, 5, temperature=0.7)
+    backend.generate([conv("same")] * 3, 5, temperature=0.0)
+    sampled = [p.seed for call in calls[:2] for p in call]
+    assert len(sampled) == 6 and len(set(sampled)) == 6
+    assert not isinstance(calls[2], list) and calls[2].temperature == 0.0  # greedy: one params object
+
+
+def test_transformers_copies_of_a_prompt_sample_apart_and_calls_draw_new_noise(tiny):
+    path, model, tok = tiny
+    backend = TransformersBackend(path, batch_size=4, seed=5, dtype="float32", model_obj=model, tokenizer=tok)
+    same = prompts(1) * 4
+    first = backend.generate(same, 8, temperature=1.0)
+    assert len({text for text, _ in first}) > 1  # four samples of one prompt in one call differ
+    assert backend.generate(same, 8, temperature=1.0) != first  # a later call draws new noise

@@ -55,6 +55,22 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+SEED_STRIDE = 1_000_003
+"""Seeds of one ``generate`` call apart from the next (more requests than this in one call would overlap)."""
+
+
+def request_seeds(seed: int, call: int, n: int) -> list[int]:
+    """The sampling seed of each of ``n`` requests in a backend's ``call``-th ``generate`` call (0-based).
+
+    Every request gets its own seed, and every call new ones, so identical conversations sampled in one call
+    (best-of-N, several samples per question) or in later calls differ, as they do on the transformers backend
+    whose batch rows draw their own noise; the same ``seed`` and sequence of calls give the same samples. (One
+    seeded ``SamplingParams`` shared by a vLLM batch, or one ``seed`` sent with every OpenAI request, makes every
+    copy of a prompt sample the same text.)
+    """
+    return [(seed + call * SEED_STRIDE + i) % 2**31 for i in range(n)]
+
+
 def _report(on_progress: ProgressFn | None, finished: int, tokens: int) -> None:
     if on_progress is not None and (finished or tokens):
         on_progress(int(finished), int(tokens))
@@ -125,6 +141,7 @@ class TransformersBackend:
         self.batch_size = max(1, int(batch_size))
         self.chunk_size = chunk_size or self.batch_size * 8
         self.seed = seed
+        self.calls = 0  # generate calls so far: each draws new noise (request_seeds)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         weights = torch.float32
         self.autocast = False
@@ -201,12 +218,14 @@ class TransformersBackend:
         import torch
 
         prompts = [self.encode(c) for c in conversations]
-        generator = torch.Generator(device="cpu").manual_seed(self.seed)
+        call_seed = request_seeds(self.seed, self.calls, 1)[0]
+        self.calls += 1
+        generator = torch.Generator(device="cpu").manual_seed(call_seed)
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.autocast):
             if self.engine == "loop":
                 outputs = self._generate_loop(prompts, max_tokens, temperature, generator, on_progress)
             else:
-                outputs = self._generate_static(prompts, max_tokens, temperature, on_progress)
+                outputs = self._generate_static(prompts, max_tokens, temperature, on_progress, call_seed)
         return [(self._decode(ids), n) for ids, n in outputs]
 
     def _pick(self, logits, temperature: float, generator):
@@ -340,7 +359,7 @@ class TransformersBackend:
             cache, logits = out.past_key_values, out.logits[:, -1, :]
         return results
 
-    def _generate_static(self, prompts, max_tokens: int, temperature: float, on_progress=None):
+    def _generate_static(self, prompts, max_tokens: int, temperature: float, on_progress=None, call_seed: int = 0):
         """Static batches through ``model.generate`` (fallback for caches the loop cannot reshape)."""
         import torch
         from transformers import StoppingCriteriaList
@@ -365,7 +384,7 @@ class TransformersBackend:
             if on_progress is not None:
                 watch = RowFinishWatcher(len(rows), width, max_tokens, self.stop_ids, on_progress)
                 kwargs["stopping_criteria"] = StoppingCriteriaList([watch])
-            torch.manual_seed(self.seed + start)
+            torch.manual_seed(call_seed + start)
             out = self.model.generate(
                 input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kwargs
             )
@@ -449,6 +468,7 @@ class VLLMBackend:
         vllm_platform.engine_environment()
         self.chunk_size = chunk_size or 256
         self.seed = seed
+        self.calls = 0  # generate calls so far (request_seeds)
         self.llm = LLM(model=model, seed=seed, dtype=dtype, **{**vllm_platform.engine_kwargs(), **kwargs})
 
     def generate(
@@ -457,7 +477,12 @@ class VLLMBackend:
     ) -> list[tuple[str, int]]:
         from vllm import SamplingParams
 
-        params = SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=self.seed)
+        if temperature and temperature > 0:  # a seed per request: copies of a prompt must sample apart
+            params: Any = [SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=seed)
+                           for seed in request_seeds(self.seed, self.calls, len(conversations))]
+        else:
+            params = SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=self.seed)
+        self.calls += 1
         bars: list[_VLLMProgressBar] = []
         use_tqdm: Any = False
         if on_progress is not None and takes_bar_factory(self.llm):
@@ -595,6 +620,7 @@ class OpenAIBackend:
         self.concurrency = max(1, int(concurrency))
         self.chunk_size = chunk_size or self.concurrency * 8
         self.seed = seed
+        self.calls = 0  # generate calls so far (request_seeds)
         self.timeout = timeout
         self.retries = retries
         self.api_key = os.environ.get("PASR_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
@@ -650,11 +676,14 @@ class OpenAIBackend:
             base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=self.retries
         )
 
-        async def one(messages):
+        seeds = request_seeds(self.seed, self.calls, len(conversations)) if self.seed is not None else None
+        self.calls += 1
+
+        async def one(index, messages):
             async with semaphore:
                 kwargs: dict[str, Any] = {}
-                if self.seed is not None:
-                    kwargs["seed"] = self.seed
+                if seeds is not None:
+                    kwargs["seed"] = seeds[index]  # a seed per request: copies of a prompt must sample apart
                 reply = await client.chat.completions.create(
                     model=self.model,
                     messages=list(messages),
@@ -672,7 +701,7 @@ class OpenAIBackend:
             return text.strip(), int(tokens)
 
         try:
-            return await asyncio.gather(*(one(m) for m in conversations))
+            return await asyncio.gather(*(one(i, m) for i, m in enumerate(conversations)))
         finally:
             await client.close()
 
