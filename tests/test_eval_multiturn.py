@@ -104,7 +104,12 @@ def test_rise_without_oracle_runs_every_turn_and_answers_by_majority():
     (["<answer>1</answer>", "<answer>2</answer>"], 1),
     (["<answer>1</answer>", "<answer> 1 </answer>", "<answer>2</answer>"], 1),
     (["a <answer>3</answer>", "<answer>4</answer>", "b <answer>3</answer>", "<answer>4</answer>"], 3),
-    (["no tags", "no  tags", "other"], 1),
+    (["no tags", "no  tags", "other"], 2),  # nothing states an answer: the last turn
+    (["<answer>42</answer>", "", ""], 0),  # empty turns do not vote
+    (["<answer>42</answer>", "<answer></answer>", "I am not sure"], 0),
+    (["<answer>5</answer>", "<answer>5.0</answer>", "<answer>$5</answer>", "<answer>7</answer>"], 2),  # one value
+    (["So the answer is 12.", "<answer>12</answer>", "<answer>3</answer>"], 1),  # untagged votes with its number
+    (["<answer>red</answer>", "<answer>Red </answer>", "<answer>blue</answer>"], 2),  # text answers as written
 ])
 def test_majority_turn(texts, index):
     assert majority_turn(texts) == index

@@ -479,6 +479,7 @@ def test_corrupt_data_and_counts_are_one_line_naming_the_file(tmp_path):
     ("rise_heldout_n", -1), ("rise_reward_weighting", "rank"), ("rise_backend", "openai"),
     ("rise_generation_dtype", "fp8"), ("rise_keep_right", "yes"), ("rise_worked_fallback", "no"), ("rise_eval_base", 1), ("dataset", "nope"),
     ("rise_heldout_benchmark", "nope"), ("packing", True), ("padding_free", True), ("label_smoothing_factor", 0.1),
+    ("completion_only_loss", False),
 ])
 def test_bad_values_name_the_field(tmp_path, field, value):
     with pytest.raises(PasrError, match=field) as err:
@@ -555,3 +556,32 @@ def test_smoke_from_the_cli_writes_a_loadable_model(tmp_path):
     assert logged == ["base rise-oracle", "base rise", "trained rise-oracle", "trained rise"]
     assert "RISE" in result.output and "majority" in result.output and "wall time" in result.output
     generate_with(out / "final")
+
+
+@pytest.mark.parametrize("got, expected", [
+    ([("<answer>3</answer>", 0.0), ("<answer>3</answer>", 0.0), ("<answer>5</answer>", 0.0)], 2),  # retry differs
+    ([("<answer>3</answer>", 0.0), ("<answer> 3 </answer>", 0.0)], 0),  # only the attempt's answer: the attempt
+    ([("<answer>3</answer>", 0.0), ("<answer>4</answer>", 1.0), ("<answer>5</answer>", 1.0)], 1),  # best score first
+    ([("<answer>4</answer>", 1.0), ("<answer>4</answer>", 1.0), ("<answer>6</answer>", 1.0)], 2),
+    ([("<answer>4</answer>", 1.0)], 0),
+])
+def test_best_sample_prefers_a_retry_that_differs_from_the_attempt_among_ties(got, expected):
+    assert rise.best_sample(got) == got[expected]
+
+
+def test_best_sample_of_nothing_is_an_error():
+    with pytest.raises(ValueError):
+        rise.best_sample([])
+
+
+def test_worked_fallback_under_exp_weighting_too(tmp_path):
+    """Under `exp` every sample has a weight above 0, so a never-right model would train on its own wrong attempts:
+    the fallback applies whenever no best-of-N sample is right, whatever the weighting."""
+    config = rise_config(tmp_path, rise_heldout_n=0, rise_reward_weighting="exp")
+    records = training_records(config)
+    model = ScriptedModel("base", records, [], plan=[[(), (), ()]])
+    result = run_rise(config, ModelConfig(model_name_or_path="tiny-random"), backend_factory=lambda path: model,
+                      scorer=Scorer())
+    data = [json.loads(line) for line in (tmp_path / "rise" / "rise_data.jsonl").read_text().splitlines()]
+    assert result.data["iterations"][0]["improved_source"] == "worked"
+    assert data and all(example["source"] == "worked" and example["reward"] == 1.0 for example in data)

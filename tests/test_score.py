@@ -4,6 +4,7 @@ masked instruction, both stages end to end on the tiny model, and its config's r
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -275,3 +276,19 @@ def test_defaults_and_stage_steps(tmp_path):
     assert (config.stage_steps(1), config.stage_steps(2)) == (3, 5)
     assert tiny_score_config(tmp_path, max_steps=4, score_stage1_steps=3, score_stage2_steps=5).stage_steps(2) == 4
     assert tiny_score_config(tmp_path, beta=0.0, score_stage1_first_kl=0.0).first_kl(2) == 0.0
+
+
+def test_lora_is_refused_before_any_work(tmp_path):
+    """With LoRA, TRL's reference in stage II would be stage I's merged model, not the base."""
+    config = tiny_score_config(tmp_path / "run")
+    with pytest.raises(PasrError, match="use_peft") as err:
+        score.run_score(config, ModelConfig(model_name_or_path="tiny-random", use_peft=True))
+    assert "\n" not in str(err.value) and not Path(config.output_dir).exists()
+
+
+def test_settings_that_change_the_loss_are_fingerprinted(tmp_path):
+    config = tiny_score_config(tmp_path)
+    held = score.settings(config, ModelConfig(model_name_or_path="tiny-random"))
+    for name in ("use_bias_correction_kl", "vllm_importance_sampling_correction", "beta", "score_alpha",
+                 "score_stage1_first_kl"):
+        assert name in json.dumps(held), name

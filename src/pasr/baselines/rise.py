@@ -51,11 +51,14 @@ What is adapted, and why:
 - *Each iteration fine-tunes the base model on the data of all iterations so far* (data aggregation, as in the
   DAgger-style online imitation RISE builds on; it also keeps every iteration on the same SFT footing as STaR
   here) rather than continuing from the previous iteration's weights.
-- *A model that answers nothing right* (the random test model) has no improved turn to learn. On the built-in
-  task, ``rise_worked_fallback`` then takes the task's worked solutions as the improved turns of every state the
+- *A model that answers nothing right* (the random test model) has no right improved turn to learn (under the
+  ``exp`` weighting its only examples would be wrong samples at a small weight). On the built-in task,
+  ``rise_worked_fallback`` then takes the task's worked solutions as the improved turns of every state the
   rollouts visited -- the paper's distillation variant, with the task as the more capable model -- so the
-  pipeline still trains; the data counts say ``improved_source: worked``. It never applies while the model's own
-  samples give at least one improved turn.
+  pipeline still trains; the data counts say ``improved_source: worked``. It never applies while any of the
+  model's own best-of-N samples is right.
+- *Ties*: among best-of-N samples with the same score, the improved turn is one whose answer differs from the
+  rollout's attempt where there is one (:func:`best_sample`): the feedback said that answer was incorrect.
 - *The answer format*: :data:`~pasr.prompts.RISE_FEEDBACK` adds one sentence asking for the answer in
   ``<answer> </answer>``, so the scorers read the same answers as for the other methods.
 
@@ -162,8 +165,8 @@ class RiseConfig(PasrSFTConfig, JudgeArguments):
     rise_tau: float = field(default=0.5, metadata={"help": "Temperature tau of the 'exp' weighting (> 0)."})
     rise_worked_fallback: bool = field(
         default=True,
-        metadata={"help": "When an iteration's own samples give no improved turn with a weight above 0 (the model "
-                          "answers nothing right), the built-in task's worked solutions are the improved turns (the "
+        metadata={"help": "When none of an iteration's own best-of-N samples is right (the model answers nothing "
+                          "right), the built-in task's worked solutions are the improved turns (the "
                           "paper's distillation from a more capable model, played by the task; dataset synthetic "
                           "only) instead of stopping."},
     )
@@ -214,7 +217,9 @@ def check_rise_values(config: Any) -> None:
                            ("padding_free", bool(config.padding_free), "padding-free batches are one row"),
                            ("label_smoothing_factor", bool(config.label_smoothing_factor),
                             "label smoothing takes another loss path"),
-                           ("loss_type", config.loss_type != "nll", "only the plain nll loss is weighted")):
+                           ("loss_type", config.loss_type != "nll", "only the plain nll loss is weighted"),
+                           ("completion_only_loss", config.completion_only_loss is False,
+                            "the earlier turns and the feedback would get loss too")):
         if bad:
             raise PasrError(f"{name}={getattr(config, name)!r} does not combine with RISE's per-example loss "
                             f"weights ({why}); leave it at its default")
@@ -231,12 +236,8 @@ def training_records(config: RiseConfig) -> list[Record]:
 def heldout_records(config: RiseConfig, exclude: set[str] = frozenset()) -> list[Record]:
     """Held-out questions: the built-in task's test split (same family and difficulty), or a benchmark; any
     question in ``exclude`` (the training questions) is left out."""
-    records = common.heldout_records(config, config.rise_heldout_n, config.rise_heldout_benchmark,
-                                     config.rise_heldout_file)
-    kept = [r for r in records if r.question not in exclude]
-    if len(kept) < len(records):
-        logger.warning("RISE: %d held-out question(s) are also training questions; left out", len(records) - len(kept))
-    return kept
+    return common.heldout_records(config, config.rise_heldout_n, config.rise_heldout_benchmark,
+                                  config.rise_heldout_file, exclude=exclude)
 
 
 # --- the rollouts and their examples ----------------------------------------------------------------
@@ -282,6 +283,20 @@ class RolloutData:
     states: list[tuple[int, list[dict], int, float]] = field(default_factory=list)
 
 
+def best_sample(got: Sequence[tuple[str, float]]) -> tuple[str, float]:
+    """The improved turn of ``got`` = [(text, score)], the rollout's own attempt first: the highest score; among
+    equal scores the first whose answer differs from the attempt's (a retry the feedback asked for, not the
+    attempt it called incorrect), else the first. ValueError for no samples."""
+    from pasr.eval.methods import answer_key
+
+    if not got:
+        raise ValueError("best_sample of no samples")
+    top = max(score for _, score in got)
+    tied = [(text, score) for text, score in got if score == top]
+    attempt = answer_key(got[0][0])
+    return next(((t, sc) for t, sc in tied if answer_key(t) != attempt), tied[0])
+
+
 Sample = Callable[[list[list[dict]], int], list[tuple[str, int]]]
 """``sample(conversations, turn) -> [(text, tokens)]``: one sampled reply per conversation, in order."""
 
@@ -293,7 +308,7 @@ def rollout(sample: Sample, records: Sequence[Record], scorer: Any, *, turns: in
 
     At turn ``t`` every open conversation is sampled ``best_of`` times (one ``sample`` call for all of them) and
     scored (:func:`pasr.generation.runtime.sharded_score`); the first sample is the rollout's attempt, the best
-    (first of the highest score) the improved turn. An attempt that is right ends its rollout; a wrong one adds
+    (:func:`best_sample`) the improved turn. An attempt that is right ends its rollout; a wrong one adds
     [assistant attempt, user RISE_FEEDBACK] to the conversation, until ``turns`` turns have run. Each turn gives
     one example (:func:`rise_example`) unless its weight (:func:`turn_weight`) is 0, its best sample is empty, or
     its attempt was right and not ``keep_right``. Counts per turn: ``states``, ``attempt_accuracy`` (the rollout's
@@ -319,7 +334,7 @@ def rollout(sample: Sample, records: Sequence[Record], scorer: Any, *, turns: in
             record = records[i]
             got = list(zip(texts[j * best_of:(j + 1) * best_of], scores[j * best_of:(j + 1) * best_of]))
             attempt, attempt_score = got[0]
-            best, best_score = max(got, key=lambda ts: ts[1])  # max keeps the first of equal scores
+            best, best_score = best_sample(got)
             attempt_right, right = correct(attempt_score, record.task), correct(best_score, record.task)
             attempts_right += attempt_right
             best_right += right
@@ -443,6 +458,7 @@ def weighted_sft_trainer() -> type:
                 ("packing", self.args.packing), ("padding_free", self.args.padding_free),
                 ("label_smoothing_factor", bool(self.args.label_smoothing_factor)),
                 ("loss_type", self.args.loss_type != "nll"),
+                ("completion_only_loss", self.args.completion_only_loss is False),
                 ("compute_loss_func", self.compute_loss_func is not None)) if bad]
             if problems:
                 raise PasrError(f"RISE's weighted SFT cannot weight the loss with {', '.join(problems)} set; "
@@ -654,12 +670,13 @@ def _run_rise(config: RiseConfig, model_config: ModelConfig, factory, scorer, co
                 found = rollout(sample, records, scorer, turns=config.rise_turns, best_of=config.rise_best_of,
                                 weighting=config.rise_reward_weighting, tau=config.rise_tau,
                                 keep_right=config.rise_keep_right, iteration=it)
-                if not found.examples and config.rise_worked_fallback and config.dataset == "synthetic":
+                never_right = all(p["best_accuracy"] == 0 for p in found.counts["turns"])
+                if never_right and config.rise_worked_fallback and config.dataset == "synthetic":
                     solutions = [common.worked_solution(r, config.synthetic_family) for r in records]
                     found = worked_examples(found, records, solutions, sharded_score(scorer, records, solutions),
                                             weighting=config.rise_reward_weighting, tau=config.rise_tau,
                                             keep_right=config.rise_keep_right, iteration=it)
-                    say(f"[yellow]warning:[/yellow] {policy}'s own samples give no improved turn; the built-in "
+                    say(f"[yellow]warning:[/yellow] {policy}'s own samples give no right improved turn; the built-in "
                         "task's worked solutions are the improved turns instead (rise_worked_fallback)",
                         highlight=False)
                 found.counts.setdefault("improved_source", "own samples")
@@ -673,9 +690,8 @@ def _run_rise(config: RiseConfig, model_config: ModelConfig, factory, scorer, co
                         f"RISE iteration {it} found no improved turn to learn: no best-of-{config.rise_best_of} "
                         f"sample of {len(records)} questions from {policy} has a weight above 0 "
                         f"(rise_reward_weighting {config.rise_reward_weighting}). Use a stronger or warmed-up model, "
-                        "more rise_best_of or rise_questions, a higher rise_temperature, an easier task, or "
-                        "rise_reward_weighting exp (every turn weighted); on the built-in task, rise_worked_fallback "
-                        "uses its worked solutions instead."
+                        "more rise_best_of or rise_questions, a higher rise_temperature or an easier task; on the "
+                        "built-in task, rise_worked_fallback uses its worked solutions instead."
                     )
                 examples.extend(found.examples)
                 counts["iterations"].append(found.counts)

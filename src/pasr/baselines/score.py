@@ -29,8 +29,8 @@ the two-attempt rollouts of the model itself. Here, on TRL's ``GRPOTrainer``:
    -> ``OUTPUT_DIR/stage1/final``. Stage II (``score_stage2_steps``) from that model, reward with the bonus,
    attempt-1 KL weight ``score_first_kl`` (default ``beta``) -> ``OUTPUT_DIR/stage2/final``, moved to
    ``OUTPUT_DIR/final``. The reference model of both stages is the base model (stage II's policy starts from
-   stage I's model, its reference stays the base; with LoRA, TRL's reference is the adapter-free model, i.e.
-   stage I's merged model in stage II).
+   stage I's model, its reference stays the base). LoRA (``use_peft``) is refused: TRL's reference would be the
+   adapter-free model, i.e. stage I's merged model in stage II.
 5. **Held-out evaluation** (:func:`pasr.baselines.heldout.heldout_rounds`, method ``score``, one correction
    turn, greedy) of the base and the trained model on questions never trained on: accuracy after attempt 1 and
    attempt 2, their difference, answers fixed (wrong -> right) and broken (right -> wrong), tokens of both
@@ -48,7 +48,14 @@ What is adapted, and why:
   GRPO in its rollouts, rewards and KL only.
 - *Credit assignment.* The paper's return of attempt 1 is ``r1 + r̂2`` (its reward plus the shaped one that
   follows) and of attempt 2 ``r̂2 = r2 + b``; with one scalar per rollout (GRPO's sequence-level advantage),
-  both attempts get ``R``. In stage I, ``R = r2`` is the whole trajectory's return in both formulations.
+  both attempts get ``R``. In stage I, ``R = r2`` is the whole trajectory's return in both formulations. In
+  stage II, ``R = r1 + r2 + alpha (r2 - r1) = (1 - alpha) r1 + (1 + alpha) r2``: with alpha 10, right -> right
+  earns 2, wrong -> right 11, right -> wrong -9, wrong -> wrong 0, so within a group a right first attempt
+  followed by a right second one ranks below a corrected wrong one, on attempt 1's tokens too (as in the paper's
+  return of attempt 1). GRPO subtracts the group mean (no constant part of ``R`` matters) and, with
+  ``scale_rewards`` group or batch, divides by the standard deviation, so alpha's overall scale cancels but its
+  ratio of attempt-2 to attempt-1 credit stays; with ``scale_rewards: none`` stage II's advantages are about
+  ten times stage I's.
 - *Stage lengths.* The paper alternates the stages over several rounds on its larger runs; here stage I then
   stage II once (``score_stage1_steps``, ``score_stage2_steps``).
 
@@ -498,14 +505,9 @@ def default_backend_factory(config: ScoreConfig) -> BackendFactory:
 
 def heldout_records(config: ScoreConfig, exclude: set[str] = frozenset()) -> list[Record]:
     """Held-out questions: the built-in task's test split (same family and difficulty), or a benchmark; any question
-    in ``exclude`` (the training questions) is left out."""
-    records = common.heldout_records(config, config.score_heldout_n, config.score_heldout_benchmark,
-                                     config.score_heldout_file)
-    kept = [r for r in records if r.question not in exclude]
-    if len(kept) < len(records):
-        logger.warning("SCoRe: %d held-out question(s) are also training questions; left out",
-                       len(records) - len(kept))
-    return kept
+    in ``exclude`` (the training questions) is left out (:func:`pasr.baselines.common.heldout_records`)."""
+    return common.heldout_records(config, config.score_heldout_n, config.score_heldout_benchmark,
+                                  config.score_heldout_file, exclude=exclude)
 
 
 RUNTIME_FIELDS = ("score_generation_batch_size", "score_backend", "score_generation_dtype", "score_eval_base")
@@ -516,7 +518,7 @@ GRPO_FIELDS = ("system_prompt", "learning_rate", "lr_scheduler_type", "lr_schedu
                "steps_per_generation", "generation_batch_size", "num_generations", "num_iterations",
                "max_completion_length", "temperature", "top_p", "top_k", "min_p", "repetition_penalty", "beta",
                "epsilon", "epsilon_high", "delta", "loss_type", "scale_rewards", "importance_sampling_level",
-               "mask_truncated_completions", "top_entropy_quantile", "max_steps", "chat_template_kwargs",
+               "use_bias_correction_kl", "vllm_importance_sampling_correction", "mask_truncated_completions", "top_entropy_quantile", "max_steps", "chat_template_kwargs",
                "completion_prefix", "seed")
 """The GRPO hyperparameters that shape the trained model."""
 
@@ -550,6 +552,9 @@ def run_score(
     :func:`pasr.scoring.build_scorer` of ``config``; ``backend_factory``: held-out generation (default
     ``score_backend``).
     """
+    if model_config.use_peft:
+        raise PasrError("use_peft: SCoRe's stage II needs the base model as its reference, and with LoRA TRL's "
+                        "reference is the adapter-free model, i.e. stage I's merged model; train SCoRe without LoRA")
     with RunLock(config.output_dir, COMMAND, option="output_dir", distributed=True):
         return _run_score(config, model_config, backend_factory, scorer, console)
 

@@ -272,16 +272,39 @@ def rise(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
 
 
 def majority_turn(texts: Sequence[str]) -> int:
-    """Index of the text whose answer (:func:`answer_key`) the most texts give; a tie goes to the latest of the
-    tied answers' last occurrences. ``texts`` must not be empty (IndexError otherwise)."""
+    """Index of the text whose answer (:func:`vote_key`) the most texts give; a tie goes to the latest of the tied
+    answers' last occurrences. Texts that state no answer do not vote; when none does, the last text.
+    ``texts`` must not be empty (IndexError otherwise)."""
     if not texts:
         raise IndexError("majority_turn of no texts")
-    keys = [answer_key(t) for t in texts]
+    keys = [vote_key(t) for t in texts]
     counts: dict[str, int] = {}
     for key in keys:
-        counts[key] = counts.get(key, 0) + 1
+        if key is not None:
+            counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return len(texts) - 1
     best = max(counts.values())
-    return max(i for i, key in enumerate(keys) if counts[key] == best)
+    return max(i for i, key in enumerate(keys) if key is not None and counts[key] == best)
+
+
+def vote_key(text: str) -> str | None:
+    """What majority voting compares of a reply: the value of its ``<answer>`` when that is a number (``5``,
+    ``5.0`` and ``$5`` agree), else that answer's text, blanks collapsed; for a reply without ``<answer>``, the
+    number it commits to as the numeric scorers read it. None (no vote) for a reply that states no answer: an
+    empty ``<answer>``, or no tag and no committed number."""
+    from pasr.scoring.extract import answer_text
+    from pasr.scoring.numeric import answer_number, plain_number
+
+    text, tagged = answer_text(text)
+    key = " ".join(text.split())
+    if not key:
+        return None
+    if not tagged:  # an untagged reply votes with the number it commits to, if any
+        number = answer_number(text)
+        return None if number is None else f"= {number.value}"
+    value = plain_number(key)
+    return f"= {value}" if value is not None else key
 
 
 def _instructed_rounds(records: Sequence[Record], cfg: ChainConfig, instruction: str, label: str) -> list[Outcome]:
