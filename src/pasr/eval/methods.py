@@ -24,8 +24,8 @@ second turn, ...), so the backend always sees as many conversations as it can ba
   gets RISE's feedback "The answer is incorrect. Please try again." and another turn, up to ``rounds`` times,
   stopping once right (the paper's oracle-stop reading).
 - ``rise`` (RISE without an oracle): a standard answer, then ``rounds`` turns of the same feedback whatever
-  the answer; the scored answer is the majority over all turns' answers (a tie goes to the latest of the tied
-  answers), the paper's reading without an oracle (:mod:`pasr.baselines.rise` trains a model for both).
+  the answer; the scored answer is the majority over all turns' stated answers (numbers by value, a turn without
+  an answer does not vote, a tie goes to the latest of the tied answers), the paper's reading without an oracle (:mod:`pasr.baselines.rise` trains a model for both).
 
 Turn names in results: ``answer`` (first turn), ``revision`` (a turn whose reply replaced the answer),
 ``feedback`` (a self-refine turn in which the model confirmed its answer, or a ptr / score / rise turn that kept
