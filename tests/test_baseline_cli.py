@@ -238,3 +238,23 @@ def test_ptr_smoke_from_the_cli_writes_a_loadable_model(tmp_path):
     assert logged == ["base", "trained"]
     assert "PTR" in result.output and "held-out acc" in result.output and "ptr_log.jsonl" in result.output
     generate_with(out / "final")
+
+
+@pytest.mark.parametrize("name", ["ptr", "score", "rise"])
+def test_ctrl_c_says_what_is_kept_and_how_to_resume(tmp_path, monkeypatch, name):
+    """Ctrl-C during a run ends with one line and the conventional exit code 130, not silence."""
+    from rich.console import Console
+
+    import pasr.baselines.command
+    import pasr.baselines.registry
+
+    def interrupted(config, model_config, *, console=None):
+        raise KeyboardInterrupt
+
+    entry = pasr.baselines.registry.get(name)
+    monkeypatch.setattr(type(entry), "run_function", lambda self: interrupted)
+    monkeypatch.setattr(pasr.baselines.command, "console", Console(width=200))
+    out = tmp_path / name
+    result = invoke("baseline", name, "--model_name_or_path", "tiny-random", "--output_dir", str(out))
+    assert result.exit_code == 130, result.output
+    assert f"interrupted. What finished is kept in {out}; rerun the same command to resume." in result.output

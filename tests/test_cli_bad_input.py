@@ -617,3 +617,20 @@ def test_values_found_by_a_new_user(tmp_path, flag, value, message):
     with pytest.raises(PasrError, match=message):
         config, _ = parse_config("train", [flag, value], DEFAULT_TRAIN_RECIPE)
         check_paths(config)
+
+
+@pytest.mark.parametrize("name, field, value", [
+    ("score", "score_alpha", "-2"), ("rise", "rise_best_of", "1"), ("ptr", "ptr_samples", "1"),
+    ("star", "star_iterations", "0"),
+])
+def test_a_baselines_own_refusal_names_the_recipe_line_or_the_command_line(tmp_path, name, field, value):
+    """Out-of-range values of a baseline's own fields (refused by its config class) point at where they came from."""
+    from pasr.baselines.registry import get
+
+    entry = get(name)
+    path = recipe(tmp_path, entry.recipe_path.read_text() + f"\n{field}: {value}\n")
+    line = len(Path(path).read_text().splitlines())
+    message = str(pytest.raises(PasrError, parse_config, name, ["--config", path], entry.recipe_path).value)
+    assert message.startswith(f"recipe {path}, line {line}: {field}") and "\n" not in message, message
+    message = str(pytest.raises(PasrError, parse_config, name, [f"--{field}", value], entry.recipe_path).value)
+    assert message.startswith(f"command line: {field}") or message.startswith(f"--{field}"), message

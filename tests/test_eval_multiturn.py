@@ -184,3 +184,16 @@ def test_eval_cli_runs_the_method_and_the_report_counts_every_turn(tmp_path, met
     assert result.exit_code == 0, result.output
     [row] = [r for r in (report / "table1.md").read_text().splitlines() if r.startswith(f"| tiny-random | {method} |")]
     assert f"| {summary['tokens_mean']:.0f} |" in row
+    html = (report / "report.html").read_text()
+    assert "<th>rounds</th>" in html and f"<td>{turns - 1}</td>" in html  # the runs table says how many turns
+
+
+def test_rise_oracle_names_a_retry_a_revision_only_when_its_answer_changed():
+    """An empty or repeated answer after the retry feedback is no refinement (the report's refine rate)."""
+    recs = records(2)  # references 0, 2
+    backend = ScriptedBackend(by_turn({0: [5, 7], 1: [5, 9], 2: [5, 2]}))
+    outcomes = run_method("rise-oracle", recs, ChainConfig(backend=backend, max_tokens=9, rounds=2,
+                                                            score=exact_score))
+    assert [t["name"] for t in outcomes[0].turns] == ["answer", "feedback", "feedback"]
+    assert [t["name"] for t in outcomes[1].turns] == ["answer", "revision", "revision"]
+    assert outcomes[0].revisions == 0 and outcomes[1].revisions == 2

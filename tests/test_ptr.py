@@ -484,6 +484,13 @@ def test_run_settings_are_written_once_and_a_different_rerun_is_refused(tmp_path
     assert common.hold_settings(out, first) is False
     assert json.loads((out / common.SETTINGS_FILE).read_text()) == first
     assert common.hold_settings(out, ptr.settings(ptr_config(tmp_path), model)) is True
+    # a start that failed before making anything (a mistyped model): the corrected rerun replaces its settings
+    other = ptr.settings(ptr_config(tmp_path), ModelConfig(model_name_or_path="nosuch/model"))
+    (out / ".pasr-run.json").write_text("{}")
+    assert common.hold_settings(out, other) is False and common.produced(out) == []
+    assert json.loads((out / common.SETTINGS_FILE).read_text())["base_model"] == "nosuch/model"
+    assert common.hold_settings(out, first) is False
+    (out / "ptr_data.jsonl").write_text("")  # once the run has made something, other settings are refused
     with pytest.raises(PasrError, match=r"ptr_samples 4 -> 3, ptr_temperature 0.8 -> 0.5\)") as err:
         common.hold_settings(out, ptr.settings(ptr_config(tmp_path, ptr_samples=3, ptr_temperature=0.5), model))
     assert "\n" not in str(err.value)

@@ -32,6 +32,9 @@ def test_an_evaluation_only_benchmark_is_refused_for_training(name):
     message = str(info.value)
     assert "\n" not in message and name in message and "data_file" in message
     assert f"data_task {BENCHMARKS[name].task}" in message
+    split = BENCHMARKS[name].split
+    assert (f"its only split, '{split}', is the one pasr evaluates on" if split == "train"
+            else f"apart from the '{split}' split pasr evaluates on") in message
 
 
 def hub_rows(calls):

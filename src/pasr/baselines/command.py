@@ -112,7 +112,12 @@ def run_baseline(baseline, args: list[str], *, fields: bool = False) -> None:
     from pasr.train.checks import check_paths
 
     check_paths(config)
-    result = baseline.run_function()(config, model_config, console=console)
+    try:
+        result = baseline.run_function()(config, model_config, console=console)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted.[/yellow] What finished is kept in {config.output_dir}; rerun the same "
+                      "command to resume.", highlight=False)
+        raise typer.Exit(130) from None
     print_summary(baseline.heading, result)
 
 
@@ -139,5 +144,8 @@ def print_summary(title: str, result) -> None:
         table.add_row(*(str(row.get(column, "-")) for column in columns))
     console.print(table)
     console.print(f"model:     {result.model_dir}   (pasr eval --model {result.model_dir} ...)", highlight=False)
-    console.print(f"log:       {result.log_path}", highlight=False)
+    from pathlib import Path
+
+    if Path(result.log_path).exists():  # no held-out questions: no log
+        console.print(f"log:       {result.log_path}", highlight=False)
     console.print(f"wall time: {result.seconds / 60:.1f} min", highlight=False)

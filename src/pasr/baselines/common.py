@@ -226,11 +226,24 @@ def file_digest(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def produced(output: Path) -> list[Path]:
+    """What a run in ``output`` has made: everything but the folder's bookkeeping (its settings, kind and lock)."""
+    from pasr.run_folder import HOLDER_FILE, KIND_FILE, LOCK_FILE
+
+    bookkeeping = {SETTINGS_FILE, KIND_FILE, LOCK_FILE, HOLDER_FILE}
+    try:
+        return sorted(p for p in Path(output).iterdir() if p.name not in bookkeeping)
+    except FileNotFoundError:
+        return []
+
+
 def hold_settings(output: Path, settings: dict[str, Any], *, main: bool = True) -> bool:
     """Tie OUTPUT_DIR to ``settings`` (:func:`run_settings`): the first run writes them to ``SETTINGS_FILE``
     (atomically, main process only); a rerun with other settings is refused (one line naming what differs),
-    since it would silently reuse stages made with the old ones. True when the folder already had them (a rerun
-    with the same settings), False on the first run. Call before any stage runs."""
+    since it would silently reuse stages made with the old ones, unless the folder holds nothing else
+    (:func:`produced`: an earlier start failed before making anything, e.g. on a mistyped model), whose settings
+    are then replaced. True when the folder already had them (a rerun with the same settings), False otherwise.
+    Call before any stage runs."""
     import json
 
     from pasr.run_folder import write_text_atomic
@@ -250,6 +263,10 @@ def hold_settings(output: Path, settings: dict[str, Any], *, main: bool = True) 
         return False
     missing = object()
     changed = [k for k in sorted(set(before) | set(settings)) if before.get(k, missing) != settings.get(k, missing)]
+    if changed and not produced(output):  # an earlier start failed before making anything: nothing to protect
+        if main:
+            write_text_atomic(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
+        return False
     if changed:
         def shown(v: Any) -> str:
             return "unset" if v is missing else json.dumps(v)
@@ -259,6 +276,26 @@ def hold_settings(output: Path, settings: dict[str, Any], *, main: bool = True) 
         raise PasrError(f"{output} holds a run made with other settings ({what}); its stages would be reused as "
                         "they are: rerun with the earlier settings to resume, or give a new --output_dir")
     return True
+
+
+def write_summary(path: Path, summary: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """Write a run's summary (JSON, atomically) with its wall time over every invocation that reached the end:
+    ``invocation_seconds`` lists them (an earlier summary's list, then this one's ``seconds``) and ``seconds`` is
+    their sum, so a rerun that only resumes (or finds everything done) adds its few seconds instead of replacing
+    the run's time. An unreadable earlier summary counts as none. Returns what was written."""
+    import json
+
+    from pasr.run_folder import write_text_atomic
+
+    try:
+        before = json.loads(Path(path).read_text(encoding="utf-8"))
+        earlier = [float(x) for x in before.get("invocation_seconds", [before["seconds"]])]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        earlier = []
+    spans = [*earlier, round(float(seconds), 1)]
+    summary = {**summary, "seconds": round(sum(spans), 1), "invocation_seconds": spans}
+    write_text_atomic(Path(path), json.dumps(summary, indent=2) + "\n")
+    return summary
 
 
 @dataclass

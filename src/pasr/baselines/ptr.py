@@ -513,9 +513,9 @@ def _run_ptr(config: PtrConfig, model_config: ModelConfig, factory, scorer, cons
     seconds = run.seconds()
     rows = summary_rows(evaluations)
     if main:
-        summary = {"model_dir": str(final), "base": base, "rounds": config.ptr_rounds, "data": counts,
-                   "evaluations": evaluations, "rows": rows, "seconds": round(seconds, 1)}
-        write_text_atomic(output / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+        common.write_summary(output / SUMMARY_FILE, {"model_dir": str(final), "base": base, "rounds": config.ptr_rounds,
+                                                     "data": counts, "evaluations": evaluations, "rows": rows},
+                             seconds)
     state.wait_for_everyone()
     return PtrResult(model_dir=str(final), log_path=str(log_path), seconds=seconds, rows=rows,
                      evaluations=evaluations, data=counts)

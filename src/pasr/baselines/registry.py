@@ -84,7 +84,8 @@ BASELINES: tuple[Baseline, ...] = (
     Baseline("score", "pasr.baselines.score", "SCoRe: two-attempt RL, stage I (r2, strong attempt-1 KL) then stage II "
              "(r1 + r2 + alpha * (r2 - r1)); evaluated over two attempts", title="SCoRe"),
     Baseline("rise", "pasr.baselines.rise", "RISE: multi-turn 'incorrect, try again' rollouts, best-of-N improved "
-             "turns, reward-weighted SFT; evaluated over 5 turns with and without an oracle", title="RISE"),
+             "turns, reward-weighted SFT; evaluated over rise_eval_turns turns with and without an oracle",
+             title="RISE"),
 )
 """Every baseline, in the order `pasr baseline --list` shows them."""
 

@@ -722,8 +722,8 @@ def _run_rise(config: RiseConfig, model_config: ModelConfig, factory, scorer, co
     rows = summary_rows(evaluations)
     if main:
         summary = {"model_dir": str(final), "base": base, "turns": config.rise_eval_turns, "data": counts,
-                   "evaluations": evaluations, "rows": rows, "seconds": round(seconds, 1)}
-        write_text_atomic(output / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+                   "evaluations": evaluations, "rows": rows}
+        common.write_summary(output / SUMMARY_FILE, summary, seconds)
     state.wait_for_everyone()
     return RiseResult(model_dir=str(final), log_path=str(log_path), seconds=seconds, rows=rows,
                       evaluations=evaluations, data=counts)

@@ -219,7 +219,7 @@ def check_score_values(config: Any) -> None:
         for name in ("score_stage1_first_kl", "score_first_kl"):
             if getattr(config, name):
                 raise PasrError(f"{name}={getattr(config, name)} needs beta > 0: TRL computes the reference model's "
-                                "log-probs only when beta != 0 (or set it to 0)")
+                                f"log-probs only when beta != 0 (or set {name} 0)")
     if not isinstance(config.score_eval_base, bool):
         raise PasrError(f"score_eval_base must be true or false, got {config.score_eval_base!r}")
     if config.warmup_examples:
@@ -612,8 +612,8 @@ def _run_score(config: ScoreConfig, model_config: ModelConfig, factory, scorer, 
         summary = {"model_dir": str(final), "base": base, "alpha": config.score_alpha,
                    "first_kl": [config.first_kl(1), config.first_kl(2)], "beta": config.beta,
                    "stage_steps": [config.stage_steps(1), config.stage_steps(2)], "evaluations": evaluations,
-                   "rows": rows, "seconds": round(seconds, 1)}
-        write_text_atomic(output / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+                   "rows": rows}
+        common.write_summary(output / SUMMARY_FILE, summary, seconds)
     state.wait_for_everyone()
     return ScoreResult(model_dir=str(final), log_path=str(log_path), seconds=seconds, rows=rows,
                        evaluations=evaluations)

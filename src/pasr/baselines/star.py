@@ -36,7 +36,7 @@ from pasr.format import extract_answer
 from pasr.generation.runtime import BackendFactory, BackendSlot, backend_factory, generator, sharded_score
 from pasr.jsonl import append_jsonl
 from pasr.prompts import STAR_HINT, SYSTEM_PROMPTS, chat, user_message
-from pasr.run_folder import RunLock, write_text_atomic
+from pasr.run_folder import RunLock
 from pasr.train.config import JudgeArguments, ModelConfig, PasrSFTConfig
 
 HINT_MENTION = re.compile(r"\bhint", re.IGNORECASE)
@@ -435,8 +435,8 @@ def _run_star(config: StarConfig, model_config: ModelConfig, backend_factory, sc
         if final.exists():
             shutil.rmtree(final)
         shutil.copytree(trained[-1]["model"], final)
-        summary = {"model_dir": str(final), "base": base, "iterations": rows, "seconds": round(run.seconds(), 1)}
-        write_text_atomic(output / "star_summary.json", json.dumps(summary, indent=2))
+        common.write_summary(output / "star_summary.json", {"model_dir": str(final), "base": base, "iterations": rows},
+                             run.seconds())
     state.wait_for_everyone()
     return StarResult(model_dir=str(final), log_path=str(log_path), iterations=rows,
                       seconds=run.seconds())

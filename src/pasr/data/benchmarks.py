@@ -334,9 +334,10 @@ def training_split(name: str) -> str:
     """
     spec = get_spec(name)
     if spec.train_split is None or spec.train_split == spec.split:
-        raise PasrError(f"dataset={name!r}: the benchmark has no training split apart from the {spec.split!r} split "
-                        f"pasr evaluates on; train on records of your own (dataset file, data_file PATH, "
-                        f"data_task {spec.task})")
+        which = (f": its only split, {spec.split!r}, is the one pasr evaluates on" if spec.split == "train"
+                 else f" apart from the {spec.split!r} split pasr evaluates on")
+        raise PasrError(f"dataset={name!r}: the benchmark has no training split{which}; train on records of your own "
+                        f"(dataset file, data_file PATH, data_task {spec.task})")
     return spec.train_split
 
 

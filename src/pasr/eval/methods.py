@@ -204,17 +204,21 @@ def self_refine(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
 
 def self_refine_oracle(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
     """Answer; answers the scorer marks wrong get an error hint and a revision (``rounds`` times at most)."""
-    return _oracle_chain(records, cfg, SELF_REFINE_ORACLE_FEEDBACK, "self-refine-oracle")
+    return _oracle_chain(records, cfg, SELF_REFINE_ORACLE_FEEDBACK, "self-refine-oracle", "revision")
 
 
 def rise_oracle(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
     """RISE with an oracle: answers the scorer marks wrong get RISE's feedback and another turn, until right or
-    ``rounds`` turns have run (accuracy = right within ``rounds + 1`` turns, the paper's oracle-stop reading)."""
-    return _oracle_chain(records, cfg, RISE_FEEDBACK, "rise-oracle")
+    ``rounds`` turns have run (accuracy = right within ``rounds + 1`` turns, the paper's oracle-stop reading). A
+    retry is a ``revision`` only when its answer changed (:func:`changes_answer`), as in ``rise``."""
+    return _oracle_chain(records, cfg, RISE_FEEDBACK, "rise-oracle", "retry", by_change=True)
 
 
-def _oracle_chain(records: Sequence[Record], cfg: ChainConfig, feedback: str, method: str) -> list[Outcome]:
-    """A standard answer; while the scorer marks it wrong, ``feedback`` and a revision (``rounds`` times at most)."""
+def _oracle_chain(records: Sequence[Record], cfg: ChainConfig, feedback: str, method: str, label: str, *,
+                  by_change: bool = False) -> list[Outcome]:
+    """A standard answer; while the scorer marks it wrong, ``feedback`` and a revision (``rounds`` times at most).
+    ``by_change``: a turn is a ``revision`` only when its answer changed, else ``feedback`` (Self-Refine+ names
+    every turn after its hint a revision); ``label`` names the turns in progress bars."""
     if cfg.score is None:
         raise ValueError(f"{method} needs a scorer")
     rounds = max(0, cfg.rounds)
@@ -229,9 +233,10 @@ def _oracle_chain(records: Sequence[Record], cfg: ChainConfig, feedback: str, me
         if not open_:
             break
         asks = [convs[i] + [{"role": "user", "content": feedback}] for i in open_]
-        replies = _generate(cfg, asks, f"revision {k}", final=k == rounds)
+        replies = _generate(cfg, asks, f"{label} {k}", final=k == rounds)
         for i, ask, (text, n) in zip(open_, asks, replies):
-            outcomes[i].turns.append(_turn("revision", feedback, text, n))
+            name = "revision" if not by_change or changes_answer(outcomes[i].final, text) else "feedback"
+            outcomes[i].turns.append(_turn(name, feedback, text, n))
             outcomes[i].final = text
             convs[i] = ask + [{"role": "assistant", "content": text}]
         new = cfg.score([records[i] for i in open_], [outcomes[i].final for i in open_])

@@ -129,7 +129,7 @@ def _tok(x: float) -> str:
 
 
 def _runs_table(runs: list[Run]) -> str:
-    keys = ["model", "backend", "max_tokens", "temperature", "seed", "limit", "created", "pasr_version"]
+    keys = ["model", "backend", "max_tokens", "rounds", "temperature", "seed", "limit", "created", "pasr_version"]
     head = "".join(f"<th>{k}</th>" for k in ["label", "folder", "scorer", "judge model", *keys])
     body = []
     for run in runs:

@@ -746,10 +746,21 @@ def parse_checked(dataclass_types: Sequence[type], recipe: str | os.PathLike, ar
         try:
             outputs.append(dtype(**inputs))
         except PasrError as err:
-            raise PasrError(one_line(err)) from None
+            raise PasrError(where_from(one_line(err), values, sources)) from None
         except (ValueError, TypeError, ArithmeticError, KeyError, NotImplementedError) as err:
             raise PasrError(f"invalid options: {one_line(err)}") from None
     return tuple(outputs)
+
+
+def where_from(message: str, values: Mapping[str, Any], sources: Sources) -> str:
+    """A config class's own refusal (``score_alpha must be ...``) with where its field's value came from: the
+    recipe file and line, or the command line, when the message starts with a field name and does not say so."""
+    match = re.match(r"([A-Za-z_][A-Za-z0-9_]*)", message)
+    name = match.group(1) if match else None
+    if name not in values or name not in sources.cli | set(sources.recipe_lines):
+        return message
+    where = "command line" if name in sources.cli else f"recipe {sources.recipe}, line {sources.recipe_lines[name]}"
+    return message if where in message else f"{where}: {message}"
 
 
 def _restore_defaults(values: dict[str, Any], dataclass_types: Sequence[type], hints: Mapping[str, Any]) -> None:
