@@ -292,3 +292,36 @@ def test_settings_that_change_the_loss_are_fingerprinted(tmp_path):
     for name in ("use_bias_correction_kl", "vllm_importance_sampling_correction", "beta", "score_alpha",
                  "score_stage1_first_kl"):
         assert name in json.dumps(held), name
+
+
+class Recording:
+    """A scorer that gives each response a planted score by its length's parity and records what it scored."""
+
+    judge = None
+
+    def __init__(self):
+        self.calls: list[tuple[list[str], list[float]]] = []
+
+    def score_many(self, tasks, responses, references, questions=None):
+        scores = [float(len(r) % 2) for r in responses]
+        self.calls.append((list(responses), scores))
+        return scores
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_the_shaping_bonus_reaches_the_advantages_the_loss_uses(tmp_path, tiny_path, stage):
+    """The loss weighs each completion by its advantage: GRPO's group-normalised stage reward, r2 in stage I and
+    r1 + r2 + alpha (r2 - r1) in stage II, from the scores of the completion's own two attempts."""
+    torch.manual_seed(0)
+    scorer = Recording()
+    trainer = trainer_for(tmp_path, tiny_path, stage=stage, scorer=scorer, temperature=1.0, max_completion_length=8)
+    rows = rows_of(trainer)
+    batch = trainer._generate_and_score_completions(rows)
+    [(responses, scores)] = scorer.calls
+    n = len(rows)
+    r1, r2 = torch.tensor(scores[:n]), torch.tensor(scores[n:])
+    reward = r2 if stage == 1 else r1 + r2 + 10.0 * (r2 - r1)
+    groups = reward.view(-1, trainer.num_generations)
+    expected = (groups - groups.mean(1, keepdim=True)) / (groups.std(1, keepdim=True) + 1e-4)
+    assert expected.abs().sum() > 0.5  # the planted scores differ within a group: the check can fail
+    assert batch["advantages"].view(-1).tolist() == pytest.approx(expected.view(-1).tolist(), abs=1e-4)
