@@ -147,6 +147,32 @@ def test_heldout_rounds_reads_each_turn(method, accuracy, tokens):
     assert found["fixed"] == (1 if method == "rise-oracle" else 0) and found["broken"] == 0
 
 
+def test_rise_oracle_heldout_reads_the_scores_the_chain_stopped_on():
+    """A flaky judge: the second reading of a text contradicts the first. The oracle chain stopped on its first
+    reading, so the held-out accuracy must follow that reading, and every turn keeps its score."""
+
+    class Flaky(ExactScorer):
+        def __init__(self):
+            self.seen: dict[str, int] = {}
+
+        def score_many(self, tasks, texts, references, questions):
+            right = super().score_many(tasks, texts, references, questions)
+            out = []
+            for t, r in zip(texts, right):
+                self.seen[t] = self.seen.get(t, 0) + 1
+                out.append(r if self.seen[t] == 1 else 1.0 - r)  # every later reading says the opposite
+            return out
+
+    recs = records(2)  # references 0, 2
+    backend = ScriptedBackend(by_turn({0: [0, 1], 1: [None, 2]}))
+    found = heldout_rounds(backend, recs, Flaky(), rounds=1, max_tokens=9, method="rise-oracle")
+    assert [r["accuracy"] for r in found["rounds"]] == [0.5, 1.0]
+    assert found["fixed"] == 1 and found["broken"] == 0
+    outcomes = run_method("rise-oracle", recs, ChainConfig(backend=ScriptedBackend(by_turn({0: [0, 1], 1: [None, 2]})),
+                                                            max_tokens=9, rounds=1, score=exact_score))
+    assert [[t["score"] for t in o.turns] for o in outcomes] == [[1.0], [0.0, 1.0]]
+
+
 def test_heldout_rounds_refuses_a_single_turn_method():
     with pytest.raises(ValueError, match="vanilla"):
         heldout_rounds(ScriptedBackend(lambda c: "x"), records(1), ExactScorer(), rounds=1, max_tokens=9,

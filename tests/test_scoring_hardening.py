@@ -451,6 +451,56 @@ def test_reward_function_scores_a_failing_completion_zero_and_counts_it(tmp_path
     assert "scoring_error" in rows[1] and "scoring_error" not in rows[0]
 
 
+class _OddScorer:
+    """A custom scorer whose values are not all numbers in [0, 1]."""
+
+    judge = None
+
+    def __init__(self, values):
+        self.values = values
+
+    def score_many(self, tasks, responses, references, questions=None):
+        return [self.values[int(r)] for r in responses]
+
+
+def test_score_batch_scores_values_outside_0_1_zero_and_names_them():
+    import numpy as np
+
+    from pasr.train.reward_functions import score_batch
+
+    values = [None, float("nan"), 1.5, -0.1, "1", True, np.float32(0.25), 1, 0.5, float("inf")]
+    texts = [str(i) for i in range(len(values))]
+    scores, errors = score_batch(_OddScorer(values), ["arith"] * len(texts), texts, ["1"] * len(texts),
+                                 ["q"] * len(texts))
+    assert scores == [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.25, 1.0, 0.5, 0.0]
+    assert all(type(s) is float for s in scores)
+    assert sorted(errors) == [0, 1, 2, 3, 4, 5, 9]
+    assert "None" in errors[0] and "1.5" in errors[2]
+
+
+def test_score_batch_a_batch_of_the_wrong_length_is_scored_item_by_item():
+    from pasr.train.reward_functions import score_batch
+
+    class Short:
+        judge = None
+
+        def score_many(self, tasks, responses, references, questions=None):
+            return [1.0] if len(responses) > 1 else ([None] if responses[0] == "x" else [1.0])
+
+    scores, errors = score_batch(Short(), ["arith"] * 3, ["a", "x", "b"], ["1"] * 3, ["q"] * 3)
+    assert scores == [1.0, 0.0, 1.0] and list(errors) == [1]
+
+
+def test_score_reward_survives_a_custom_scorer_returning_none():
+    from pasr.baselines.score import ScoreRewards
+
+    scorer = _OddScorer({0: None, 1: 1.0})
+    rewards = ScoreRewards(scorer, stage=2, alpha=10.0)
+    out = rewards.score_reward(prompts=[None] * 2, completions=[None] * 2, question=["q"] * 2, reference=["1"] * 2,
+                               task=["arith"] * 2, score_first=["0", "0"], score_second=["1", "0"])
+    assert out == [1.0 + 10.0, 0.0]  # r1 = 0 (None scored 0), r2 = 1 -> 0 + 1 + 10 * 1
+
+
 # --- 19. one construction of the judge ----------------------------------------------------------------------------
 
 

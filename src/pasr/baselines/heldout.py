@@ -93,7 +93,10 @@ def heldout_rounds(backend: Any, records: Sequence[Record], scorer: Any, *, roun
     outcomes = run_method(method, records, cfg)
     per_round, first_right, last_right = [], [], []
     for k in range(rounds + 1):
-        scores = score(records, [answer_after(method, o.turns, k) for o in outcomes])
+        if method == "rise-oracle":  # the scores the chain stopped on (a second reading could contradict the stop)
+            scores = [o.turns[min(k, len(o.turns) - 1)]["score"] for o in outcomes]
+        else:
+            scores = score(records, [answer_after(method, o.turns, k) for o in outcomes])
         right = [correct(s, r.task) for s, r in zip(scores, records)]
         if k == 0:
             first_right = right

@@ -377,12 +377,12 @@ class ScoreTrainer(LossHooks, PasrGRPOTrainer):
 
     def pasr_extra_loss(self, inputs: dict, per_token_logps: Any) -> Any:
         """``(w - beta) * KL`` over the attempt-1 tokens (None when there is no reference, or nothing to add);
-        logs ``score/first_kl``, the token mean of the KL over attempt-1 tokens."""
+        logs ``score/first_kl``, the token mean of the KL over attempt-1 tokens (averaged over the processes)."""
         if reference_logps(inputs) is None or FIRST_MASK not in inputs:
             return None
         extra = self.first_kl_weight - float(self.beta)
         term, kl_mean = weighted_kl_loss(self, inputs, per_token_logps, inputs[FIRST_MASK], extra)
-        log_metric(self, "score/first_kl", float(kl_mean))
+        log_metric(self, "score/first_kl", float(self.accelerator.gather(kl_mean).nanmean()))  # over processes
         return term if extra != 0.0 else None
 
 

@@ -217,7 +217,7 @@ def rise_oracle(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
 def _oracle_chain(records: Sequence[Record], cfg: ChainConfig, feedback: str, method: str, label: str, *,
                   by_change: bool = False) -> list[Outcome]:
     """A standard answer; while the scorer marks it wrong, ``feedback`` and a revision (``rounds`` times at most).
-    ``by_change``: a turn is a ``revision`` only when its answer changed, else ``feedback`` (Self-Refine+ names
+    Every turn keeps the score the chain read it by (``turn["score"]``). ``by_change``: a turn is a ``revision`` only when its answer changed, else ``feedback`` (Self-Refine+ names
     every turn after its hint a revision); ``label`` names the turns in progress bars."""
     if cfg.score is None:
         raise ValueError(f"{method} needs a scorer")
@@ -225,7 +225,7 @@ def _oracle_chain(records: Sequence[Record], cfg: ChainConfig, feedback: str, me
     convs, outcomes = _first_answers(records, STANDARD_SYSTEM_PROMPT, cfg, final=rounds == 0)
     scores = cfg.score(records, [o.final for o in outcomes])
     for o, s in zip(outcomes, scores):
-        o.score = float(s)
+        o.score = o.turns[-1]["score"] = float(s)
     open_ = [i for i, r in enumerate(records) if is_wrong(outcomes[i].score, cfg.metric_of(r.task))]
     if rounds:
         cfg.progress.examples_done(len(records) - len(open_))  # right at once: no revision
@@ -241,7 +241,7 @@ def _oracle_chain(records: Sequence[Record], cfg: ChainConfig, feedback: str, me
             convs[i] = ask + [{"role": "assistant", "content": text}]
         new = cfg.score([records[i] for i in open_], [outcomes[i].final for i in open_])
         for i, s in zip(open_, new):
-            outcomes[i].score = float(s)
+            outcomes[i].score = outcomes[i].turns[-1]["score"] = float(s)
         still_open = [i for i in open_ if is_wrong(outcomes[i].score, cfg.metric_of(records[i].task))]
         if k < rounds:
             cfg.progress.examples_done(len(open_) - len(still_open))  # right now: their chain ends here

@@ -10,6 +10,8 @@ metrics and writes the rollout log. The arithmetic of each reward lives in
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -219,24 +221,44 @@ def score_batch(scorer: Any, tasks, texts, references, questions) -> tuple[list[
 
     The scorer already isolates per-response failures; should the whole call still raise
     (a reference the scorer rejects, a judge that breaks), the batch is scored item by item
-    so only the items that fail get 0. A training run never ends on one completion's score.
+    so only the items that fail get 0. A score that is not a number in [0, 1] (a custom scorer's None,
+    NaN, 1.5, a string), or a batch of the wrong length, counts as a failure of that item too. A training
+    run never ends on one completion's score.
     """
     try:
         if hasattr(scorer, "score_many_with_errors"):
-            return scorer.score_many_with_errors(tasks, texts, references, questions)
-        return list(scorer.score_many(tasks, texts, references, questions)), {}
+            scores, errors = scorer.score_many_with_errors(tasks, texts, references, questions)
+            scores, errors = list(scores), dict(errors)
+        else:
+            scores, errors = list(scorer.score_many(tasks, texts, references, questions)), {}
+        if len(scores) != len(texts):
+            raise ValueError(f"the scorer returned {len(scores)} scores for {len(texts)} completions")
+        return _checked_scores(scores, errors)
     except Exception as exc:  # noqa: BLE001 - isolate the culprit below
         log.warning("scoring the batch failed (%s: %s); scoring item by item", type(exc).__name__, exc)
-    scores: list[float] = []
-    errors: dict[int, str] = {}
+    scores = []
+    errors = {}
     for i in range(len(texts)):
         try:
-            one = float(scorer.score_many([tasks[i]], [texts[i]], [references[i]], [questions[i]])[0])
+            one = scorer.score_many([tasks[i]], [texts[i]], [references[i]], [questions[i]])[0]
         except Exception as exc:  # noqa: BLE001
             one, errors[i] = 0.0, f"{type(exc).__name__}: {str(exc)[:200]}"
             log.warning("scoring completion %d failed, scoring 0: %s", i, errors[i])
         scores.append(one)
-    return scores, errors
+    return _checked_scores(scores, errors)
+
+
+def _checked_scores(scores: list, errors: dict[int, str]) -> tuple[list[float], dict[int, str]]:
+    """``scores`` as floats, each one that is not a finite number in [0, 1] replaced by 0 and named in ``errors``."""
+    checked: list[float] = []
+    for i, value in enumerate(scores):
+        number = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else None
+        if number is None or not math.isfinite(number) or not 0.0 <= number <= 1.0:
+            errors[i] = f"the scorer returned {value!r:.60}, not a number in [0, 1]"
+            log.warning("completion %d: %s; scoring 0", i, errors[i])
+            number = 0.0
+        checked.append(number)
+    return checked, errors
 
 
 def score_with_agreement(scorer: Any, tasks, texts, references, questions):
