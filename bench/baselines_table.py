@@ -106,7 +106,7 @@ def table(opts: argparse.Namespace) -> dict:
     from pasr.report.evidence import Arm, compare, load_arm
 
     out = Path(opts.out)
-    rows, base = [], None
+    rows, base, pasr = [], None, None
     for arm in ARMS:
         folder = out / "eval" / arm
         if arm not in opts.arms or not (folder / ".done").exists():
@@ -115,25 +115,32 @@ def table(opts: argparse.Namespace) -> dict:
             result = load_arm(Arm(f"{arm}/{method}", TITLES[arm], method, [folder]))
             if arm == "base" and method == "vanilla":
                 base = result
+            if arm == "pasr":
+                pasr = result
             rows.append((arm, method, result))
     from pasr.report.stats import mean_ci
 
     lines = [f"# Trained baselines and PASR: {opts.limit} held-out built-in problems, greedy, {opts.max_tokens} "
              "tokens per turn, every turn's tokens counted", "",
-             "| arm | method | accuracy % [95% CI] | vs base standard, points [paired 95% CI] | tokens | refine rate |",
-             "|---|---|---:|---:|---:|---:|"]
+             "| arm | method | accuracy % [95% CI] | vs base standard, points [paired 95% CI] | PASR vs this arm, points "
+             "[paired 95% CI] | tokens | refine rate |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     found = []
+
+    def points(delta: dict | None) -> str:
+        return f"{delta['delta_points']:+.1f} [{delta['ci_points'][0]:+.1f}, {delta['ci_points'][1]:+.1f}]" if delta else "–"
+
     for arm, method, result in rows:
         scores = list(result.scores.values())
         acc, lo, hi = mean_ci(scores)
         delta = compare(result, base) if base is not None and result is not base else None
+        pasr_delta = compare(pasr, result) if pasr is not None and result is not pasr else None
         entry = {"arm": arm, "method": method, "n": len(scores), "accuracy": acc, "ci": [lo, hi],
-                 "tokens": result.mean_tokens, "refine_rate": result.refine_rate, "vs_base": delta}
+                 "tokens": result.mean_tokens, "refine_rate": result.refine_rate, "vs_base": delta,
+                 "pasr_vs": pasr_delta}
         found.append(entry)
-        versus = (f"{delta['delta_points']:+.1f} [{delta['ci_points'][0]:+.1f}, {delta['ci_points'][1]:+.1f}]"
-                  if delta else "–")
-        lines.append(f"| {TITLES[arm]} | {method} | {100 * acc:.1f} [{100 * lo:.1f}-{100 * hi:.1f}] | {versus} | "
-                     f"{result.mean_tokens:.0f} | {100 * result.refine_rate:.1f}% |")
+        lines.append(f"| {TITLES[arm]} | {method} | {100 * acc:.1f} [{100 * lo:.1f}-{100 * hi:.1f}] | {points(delta)} "
+                     f"| {points(pasr_delta)} | {result.mean_tokens:.0f} | {100 * result.refine_rate:.1f}% |")
     (out / "table.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out / "table.json").write_text(json.dumps(found, indent=2), encoding="utf-8")
     return {"rows": found, "markdown": "\n".join(lines)}

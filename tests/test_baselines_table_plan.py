@@ -82,3 +82,26 @@ def test_unknown_arm_is_refused(table, capsys):
     with pytest.raises(SystemExit) as info:
         table.parse_options(["--arms", "base,sft"])
     assert info.value.code == 2 and "unknown sft" in capsys.readouterr().err
+
+
+def test_table_compares_every_arm_with_the_base_model_and_with_pasr(table, tmp_path):
+    from test_evidence import write_run
+
+    n = 40
+    for arm, method, right in [("base", "vanilla", 8), ("base", "pasr", 8), ("pasr", "pasr", 30),
+                               ("star", "vanilla", 30), ("ptr", "ptr", 8)]:
+        folder = write_run(tmp_path / "eval" / arm, method, [1.0] * right + [0.0] * (n - right),
+                           refined=[method == "ptr"] * n)
+        (folder / ".done").write_text("1\n")
+    opts = table.parse_options(["--out", str(tmp_path), "--arms", "base,pasr,star,ptr,score", "--limit", str(n)])
+    found = {(r["arm"], r["method"]): r for r in table.table(opts)["rows"]}
+    assert set(found) == {("base", "vanilla"), ("base", "pasr"), ("pasr", "pasr"), ("star", "vanilla"),
+                          ("ptr", "ptr")}  # score has no finished evaluation: no row
+    assert found[("pasr", "pasr")]["vs_base"]["delta_points"] == pytest.approx(55.0)
+    assert found[("pasr", "pasr")]["pasr_vs"] is None and found[("base", "vanilla")]["vs_base"] is None
+    assert found[("star", "vanilla")]["pasr_vs"]["delta_points"] == pytest.approx(0.0)
+    assert not found[("star", "vanilla")]["pasr_vs"]["significant"]
+    assert found[("ptr", "ptr")]["pasr_vs"]["delta_points"] == pytest.approx(55.0)
+    assert found[("ptr", "ptr")]["pasr_vs"]["significant"] and found[("ptr", "ptr")]["refine_rate"] == 1.0
+    markdown = (tmp_path / "table.md").read_text()
+    assert "| PTR | ptr | 20.0 [" in markdown and "| +55.0 [" in markdown
