@@ -217,8 +217,9 @@ def rise_oracle(records: Sequence[Record], cfg: ChainConfig) -> list[Outcome]:
 def _oracle_chain(records: Sequence[Record], cfg: ChainConfig, feedback: str, method: str, label: str, *,
                   by_change: bool = False) -> list[Outcome]:
     """A standard answer; while the scorer marks it wrong, ``feedback`` and a revision (``rounds`` times at most).
-    Every turn keeps the score the chain read it by (``turn["score"]``). ``by_change``: a turn is a ``revision`` only when its answer changed, else ``feedback`` (Self-Refine+ names
-    every turn after its hint a revision); ``label`` names the turns in progress bars."""
+    Every turn keeps the score the chain read it by (``turn["score"]``). ``by_change``: a turn is a ``revision``
+    only when its answer changed, else ``feedback`` (Self-Refine+ names every turn after its hint a revision);
+    ``label`` names the turns in progress bars."""
     if cfg.score is None:
         raise ValueError(f"{method} needs a scorer")
     rounds = max(0, cfg.rounds)
