@@ -27,6 +27,7 @@ Pure functions; scikit-learn (``cohen_kappa_score``) is imported only when a kap
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -106,9 +107,9 @@ def _kappa(a: list[bool], b: list[bool]) -> float | None:
 
 
 def score_value(value: Any) -> float | None:
-    """A score read from a file: a number in [0, 1], else None (missing, malformed or out of range counts as
-    not scored)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """A score (read from a file, or returned by a scorer): a finite real number in [0, 1] (numpy scalars
+    included, bools not), else None (missing, malformed or out of range counts as not scored)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return None
     return float(value) if math.isfinite(value) and 0.0 <= value <= 1.0 else None
 

@@ -10,8 +10,6 @@ metrics and writes the rollout log. The arithmetic of each reward lives in
 from __future__ import annotations
 
 import logging
-import math
-import numbers
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -22,7 +20,7 @@ from accelerate.utils import gather_object
 from pasr.format import parse
 from pasr.prompts import STANDARD_SYSTEM_PROMPT, chat
 from pasr.rewards import RewardWeights, refine_reward, total_reward
-from pasr.scoring.agreement import agreement_from_lines
+from pasr.scoring.agreement import agreement_from_lines, score_value
 from pasr.train.baseline import StandardBaseline
 from pasr.train.rollout_log import RolloutLog
 from pasr.train.trl_adapter import reward_metric_logger, reward_step
@@ -252,8 +250,8 @@ def _checked_scores(scores: list, errors: dict[int, str]) -> tuple[list[float], 
     """``scores`` as floats, each one that is not a finite number in [0, 1] replaced by 0 and named in ``errors``."""
     checked: list[float] = []
     for i, value in enumerate(scores):
-        number = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else None
-        if number is None or not math.isfinite(number) or not 0.0 <= number <= 1.0:
+        number = score_value(value)
+        if number is None:
             errors[i] = f"the scorer returned {value!r:.60}, not a number in [0, 1]"
             log.warning("completion %d: %s; scoring 0", i, errors[i])
             number = 0.0
