@@ -30,23 +30,23 @@ standard-prompt answers to the same problems (paired bootstrap), tokens, and iss
 planted slips out of the loss (``--warmup_mask_slips true``); default folder runs/evidence[-sums]-mask-slips. A
 folder holds one experiment: continuing it with another family or warm-up is refused (OUT/experiment.json).
 
-    python bench/cpu_evidence.py --family sums        # runs/evidence-sums (about 78-113 min, see below)
+    python bench/cpu_evidence.py --family sums        # runs/evidence-sums (about 2 h, see below)
     python bench/cpu_evidence.py --family sums --mask-slips --arms pasr,control --warmup-methods vanilla,pasr \
         --no-base-eval --versus runs/evidence-sums     # the masked-slip lever (about 55-85 min)
 
 Time: each invocation prints an estimate first (COSTS: per-job seconds from the measured arith run and the
 sums step times, simulated on the ``--jobs`` slots as :func:`run_jobs` schedules them; jobs already done are
 left out), records every job's seconds in OUT/timing.json as it ends, and prints them beside the estimate at the
-end. Arith's plan comes to 73-86 min (measured: 78). The sums plan with the recipe's 12 GRPO steps comes to
-90-129 min: its GRPO steps take 45-60 s (192-token completions of the first column check; arith 30-40 s; the
-named-column check needs 288 tokens, so expect more), its warm-up 34 s a step, and a batch
-of evaluations runs as long as its longest answer, 9-10 min per 500 problems for a model that refines on hard
-problems (the low end: trained models that stop refining, 3 min). So, reduction for the sums family: **8 GRPO
-steps instead of 12** (SUMS_GRPO_STEPS; the same in every arm, learning rate still decaying to 0 over the run),
-78-113 min, about 95 in the middle. Kept whole: 500 held-out problems, 3 seeds of PASR and control, every arm
-and evaluation method the issue names, one evaluation setting for all. Not cut, as it saves no wall time: the
-base model's evaluation, which runs beside the warm-up that everything else waits for. ``--max-steps 12``
-restores the recipe's length (12-16 min more).
+end. Arith's plan comes to 73-86 min (measured: 78). For sums, **8 GRPO steps instead of the recipe's 12**
+(SUMS_GRPO_STEPS; the same in every arm, learning rate still decaying to 0 over the run): measured in the first
+full sums run (README, "The sums experiment"), a run of 8 steps takes 11.0-16.8 min at one thread beside a second
+job (288-token completions, 77-120 s a step), the evaluation of a trained model that rarely refines 5.5-6.4 min
+per 500 problems, the base model's 10.8, the warm-up's four methods 27.3 and trigger's 28.8 (it refines on
+every problem); the 640-example warm-up took 33 min alone at two threads (25 s a step). That run took about 130
+min of wall time after its warm-up. Kept whole: 500 held-out problems, 3 seeds of PASR and control, every arm and
+evaluation method the issue names, one evaluation setting for all. ``--max-steps 12`` restores the recipe's
+length (about 25 min more). ``--learning-rate`` is a GRPO lever (every arm; recorded in OUT/experiment.json with
+the warm-up's size).
 """
 
 from __future__ import annotations
@@ -129,6 +129,8 @@ def plan(opts: argparse.Namespace) -> list[Job]:
                 args += ["--max_completion_length", str(opts.max_tokens)]
             if grpo_steps(opts) is not None:
                 args += ["--max_steps", str(grpo_steps(opts))]
+            if opts.learning_rate is not None:
+                args += ["--learning_rate", str(opts.learning_rate)]
             jobs.append(Job(f"train-{arm}-s{seed}", args, run / "train_summary.json", after=["warmup"]))
             trained.append((arm, seed, run / "final"))
     evals = [("eval-warmup", str(warmup / "final"), "warm-up only", opts.warmup_methods, ["warmup"])]
@@ -173,21 +175,22 @@ def grpo_steps(opts: argparse.Namespace) -> int | None:
 # --- time estimate ------------------------------------------------------------------------------------------
 # Seconds at one thread beside one other job, as (low, high). arith: measured in the first experiment (README,
 # "Results on CPU": warm-up 10.7 min for 32 steps, GRPO 6.3-8.6 min per 12-step run, evaluations of 500 problems
-# 4.5-5.3 min per trained model, trigger 7.1, base 6.6, the warm-up's four methods 29). sums: warm-up ~34 s/step
-# and GRPO 45-60 s/step (192-token completions) as measured for the sums recipe; its evaluations are not measured
-# yet and come from the arith fit of a bf16 batch of 16 (~1.1 s prefill + ~0.095 s per token of the batch's
-# longest answer, 32 batches per 500 problems): a direct answer is ~34 tokens (2.4 min per 500), a refining hard
-# one ~165 (9 min: any batch with one of those runs that long). Trained models land between the two, by whether
-# they still refine; self-refine's feedback round may run to the token limit.
+# 4.5-5.3 min per trained model, trigger 7.1, base 6.6, the warm-up's four methods 29). sums: measured in the first
+# full sums run (640-example warm-up, 288 tokens): GRPO runs of 8 steps 11.0-16.8 min (77-120 s a step after a
+# 45 s start), evaluations of 500 problems 5.5-6.4 min per trained model that rarely refines, trigger 28.8
+# (it refines on every problem), base 10.8, the warm-up's four methods 27.3 in all (split here by their answers'
+# lengths: vanilla and pasr 31 tokens, self-refine 61 over three turns, the oracle 42). The warm-up was made before
+# that run (25 s a step alone at two threads): 50 s a step at one thread beside a second job is twice that, not
+# measured.
 COSTS = {
     "arith": {"warmup_step": (20, 20), "grpo_step": (28, 40), "startup": (30, 30),
               "eval": {"vanilla": (270, 270), "pasr": (265, 320), "pasr@warmup": (300, 300),
                        "pasr@trigger": (426, 426), "pasr@base": (396, 396), "self-refine": (660, 660),
                        "self-refine-oracle": (510, 510)}},
-    "sums": {"warmup_step": (34, 34), "grpo_step": (45, 60), "startup": (45, 45),
-             "eval": {"vanilla": (145, 145), "pasr": (145, 540), "pasr@warmup": (540, 540),
-                      "pasr@trigger": (540, 540), "pasr@base": (620, 620), "self-refine": (700, 900),
-                      "self-refine-oracle": (450, 750)}},
+    "sums": {"warmup_step": (50, 50), "grpo_step": (77, 120), "startup": (45, 45),
+             "eval": {"vanilla": (145, 145), "pasr": (358, 385), "pasr@warmup": (145, 145),
+                      "pasr@trigger": (1728, 1728), "pasr@base": (646, 646), "self-refine": (800, 800),
+                      "self-refine-oracle": (550, 550)}},
 }
 OWN_ERROR_COSTS = {"own-errors": (210, 210), "warmup": (980, 980)}
 """The own-error lever's chain (README: 29 min in all, with the clean warm-up's 9.2)."""
@@ -471,6 +474,8 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=16, help="eval batch size")
     parser.add_argument("--max-steps", type=int, default=None, help="override the recipe's GRPO steps (12; 8 by default for --family sums, for time)")
     parser.add_argument("--warmup-examples", type=int, default=None, help="override the warm-up recipe's size")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="lever: GRPO's learning rate in every arm (the recipe's 5e-6 otherwise)")
     parser.add_argument("--jobs", type=int, default=2, help="jobs at a time (one thread each)")
     parser.add_argument("--arms", type=lambda v: v.split(","), default=list(TRAINED_ARMS),
                         help=f"trained arms, comma list of {','.join(TRAINED_ARMS)}")
@@ -508,12 +513,14 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def check_experiment(opts: argparse.Namespace) -> None:
-    """One experiment per folder: refuse to continue OUT with another family or warm-up, whose finished jobs (the
-    warm-up above all) a rerun would otherwise take as its own. Recorded in OUT/experiment.json when not the
-    default; a folder without one (every folder from before --family) holds the default."""
+    """One experiment per folder: refuse to continue OUT with another family, warm-up (masking, size) or GRPO
+    learning rate, whose finished jobs (the warm-up above all) a rerun would otherwise take as its own. Recorded
+    in OUT/experiment.json when not the default; a folder without one (every folder from before --family) holds
+    the default, and a key missing from it (a folder from before that key) its default."""
     out = Path(opts.out)
-    mine = {"family": opts.family, "mask_slips": opts.mask_slips}
-    default = {"family": "arith", "mask_slips": False}
+    mine = {"family": opts.family, "mask_slips": opts.mask_slips, "warmup_examples": opts.warmup_examples,
+            "learning_rate": opts.learning_rate}
+    default = {"family": "arith", "mask_slips": False, "warmup_examples": None, "learning_rate": None}
     path = out / "experiment.json"
     if path.exists():
         theirs = {**default, **json.loads(path.read_text(encoding="utf-8"))}
@@ -523,7 +530,9 @@ def check_experiment(opts: argparse.Namespace) -> None:
         theirs = mine
     if theirs != mine:
         def say(s: dict) -> str:
-            return f"--family {s['family']}" + (" --mask-slips" if s["mask_slips"] else "")
+            return (f"--family {s['family']}" + (" --mask-slips" if s["mask_slips"] else "")
+                    + (f" --warmup-examples {s['warmup_examples']}" if s["warmup_examples"] is not None else "")
+                    + (f" --learning-rate {s['learning_rate']}" if s["learning_rate"] is not None else ""))
 
         raise SystemExit(f"{out} holds the experiment of {say(theirs)}, not {say(mine)}: choose another --out")
     if mine != default:

@@ -180,12 +180,40 @@ def test_a_folder_holds_one_experiment(bench, tmp_path):
         bench.check_experiment(options(bench, "--out", str(arith), "--family", "sums"))
     sums = tmp_path / "sums"
     bench.check_experiment(options(bench, "--out", str(sums), "--family", "sums"))
-    assert json.loads((sums / "experiment.json").read_text()) == {"family": "sums", "mask_slips": False}
+    assert json.loads((sums / "experiment.json").read_text()) == {"family": "sums", "mask_slips": False,
+                                                                  "warmup_examples": None, "learning_rate": None}
     bench.check_experiment(options(bench, "--out", str(sums), "--family", "sums"))  # a rerun continues
     with pytest.raises(SystemExit, match="not --family sums --mask-slips"):
         bench.check_experiment(options(bench, "--out", str(sums), "--family", "sums", "--mask-slips"))
     with pytest.raises(SystemExit, match="--family sums, not --family arith"):
         bench.check_experiment(options(bench, "--out", str(sums)))
+    # the warm-up's size and GRPO's learning rate are part of the experiment too
+    with pytest.raises(SystemExit, match="of --family sums, not --family sums --warmup-examples 640: choose"):
+        bench.check_experiment(options(bench, "--out", str(sums), "--family", "sums", "--warmup-examples", "640"))
+    with pytest.raises(SystemExit, match="not --family sums --learning-rate 2e-05"):
+        bench.check_experiment(options(bench, "--out", str(sums), "--family", "sums", "--learning-rate", "2e-5"))
+    # a folder recorded before those keys existed holds their defaults
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / "experiment.json").write_text('{"family": "sums", "mask_slips": true}')
+    bench.check_experiment(options(bench, "--out", str(older), "--family", "sums", "--mask-slips"))
+    with pytest.raises(SystemExit, match="holds the experiment of --family sums --mask-slips, not --family sums "
+                                         "--mask-slips --warmup-examples 640"):
+        bench.check_experiment(options(bench, "--out", str(older), "--family", "sums", "--mask-slips",
+                                       "--warmup-examples", "640"))
+
+
+def test_learning_rate_lever_changes_grpo_only(bench, tmp_path):
+    base = bench.plan(options(bench, "--out", str(tmp_path / "a"), "--family", "sums"))
+    lever = bench.plan(options(bench, "--out", str(tmp_path / "b"), "--family", "sums", "--learning-rate", "2e-5"))
+    assert [j.name for j in lever] == [j.name for j in base]
+    for mine, theirs in zip(lever, base):
+        mine, theirs = plain(mine, tmp_path / "b"), plain(theirs, tmp_path / "a")
+        if mine[0].startswith("train-"):
+            assert mine[1] == [*theirs[1], "--learning_rate", "2e-05"]
+            assert mine[2:] == theirs[2:]
+        else:
+            assert mine == theirs
 
 
 def test_time_estimate_simulates_the_schedule_and_skips_done_jobs(bench, tmp_path, capsys):

@@ -437,6 +437,7 @@ def test_sums_recipe_parses():
 
     config, _ = parse_config("train", ["--config", str(RECIPES / "cpu-sums.yaml")], DEFAULT_TRAIN_RECIPE)
     assert config.synthetic_family == "sums" and config.max_completion_length == 288
+    assert config.warmup_examples == 640 and config.warmup_mask_slips  # the measured warm-up (README)
     default, _ = parse_config("train", [], DEFAULT_TRAIN_RECIPE)
     assert default.synthetic_family == "arith"
 
