@@ -228,9 +228,9 @@ def test_time_estimate_simulates_the_schedule_and_skips_done_jobs(bench, tmp_pat
     plan = bench.plan(opts)
     est = bench.estimate(plan, opts)
     low, high = est["wall_s"]
-    assert 60 * 60 < low <= high < 120 * 60  # "about 90 minutes", the range the docstring gives
-    assert est["jobs"]["train-pasr-s0"] == [45 + 8 * 45, 45 + 8 * 60]  # startup + 8 steps of 45-60 s
-    assert est["jobs"]["warmup"][0] == 45 + 32 * 34  # 256 examples, batch 8
+    assert 110 * 60 < low <= high < 160 * 60  # the measured sums run: about 130 min after its warm-up
+    assert est["jobs"]["train-pasr-s0"] == [45 + 8 * 77, 45 + 8 * 120]  # startup + 8 steps of 77-120 s
+    assert est["jobs"]["warmup"][0] == 45 + 32 * 50  # 256 examples, batch 8
     (tmp_path / "test.jsonl").write_text("")
     (tmp_path / "warmup" / "final").mkdir(parents=True)
     (tmp_path / "warmup" / "final" / "config.json").write_text("{}")
