@@ -228,7 +228,7 @@ def test_time_estimate_simulates_the_schedule_and_skips_done_jobs(bench, tmp_pat
     plan = bench.plan(opts)
     est = bench.estimate(plan, opts)
     low, high = est["wall_s"]
-    assert 110 * 60 < low <= high < 160 * 60  # the measured sums run: about 130 min after its warm-up
+    assert 110 * 60 < low <= high < 160 * 60  # measured sums costs: the 256-example warm-up, then ~130 min
     assert est["jobs"]["train-pasr-s0"] == [45 + 8 * 77, 45 + 8 * 120]  # startup + 8 steps of 77-120 s
     assert est["jobs"]["warmup"][0] == 45 + 32 * 50  # 256 examples, batch 8
     (tmp_path / "test.jsonl").write_text("")
