@@ -44,7 +44,7 @@ def test_records_are_right_and_follow_the_definitions():
         assert record.meta["carries"] == _carries(a, b) == sums.carries(a, b)
         assert sums.difficulty_of(a, b) == record.meta["difficulty"]
         if record.meta["difficulty"] == "easy":
-            assert 1 <= a <= 99 and 1 <= b <= 99 and record.meta["carries"] == 0
+            assert 10 <= a <= 99 and 10 <= b <= 99 and record.meta["carries"] == 0  # two digits each
         else:
             assert 1000 <= a <= 9999 and 1000 <= b <= 9999 and record.meta["carries"] >= 2
     # distinct calculations within a set (the easy pool is large enough for 160)
@@ -58,6 +58,16 @@ def test_records_are_right_and_follow_the_definitions():
 def test_easy_share(share):
     records = sums.generate(40, seed=2, easy_share=share)
     assert sum(r.meta["difficulty"] == "easy" for r in records) == round(share * 40)
+
+
+@pytest.mark.parametrize("pair, difficulty", [
+    ((23, 41), "easy"), ((10, 89), "easy"),
+    ((46, 1), None), ((3, 5), None), ((9, 90), None),  # a one-digit addend: where the warm-up's direct answers slipped
+    ((25, 37), None),  # a carry
+    ((4738, 2965), "hard"), ((1000, 1000), None),  # no carry
+])
+def test_difficulty_definitions(pair, difficulty):
+    assert sums.difficulty_of(*pair) == difficulty
 
 
 def test_wording_varies():

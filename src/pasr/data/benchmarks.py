@@ -304,8 +304,8 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
         ),
         BenchmarkSpec(
             name="sums", task="arith", split="test", train_split="train", generated=True, size=500,
-            description="The built-in sums of two numbers (pasr.data.sums), held-out split: 40% easy (1-2 digits, "
-                        "no carry), 60% hard (4 digits, 2+ carries); generated, or --data-file from "
+            description="The built-in sums of two numbers (pasr.data.sums), held-out split: 40% easy (2-digit "
+                        "numbers, no carry), 60% hard (4 digits, 2+ carries); generated, or --data-file from "
                         "`pasr data synthetic --family sums --split test`.",
         ),
     ]
