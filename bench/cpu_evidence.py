@@ -10,23 +10,24 @@ over all of it; and the arm-against-arm evidence (paired bootstrap over problems
 in OUT/evidence.md and OUT/evidence.json.
 
 Everything is a ``pasr`` command run as a subprocess (logs in OUT/logs/), at most ``--jobs`` at a time with
-``OMP_NUM_THREADS=1`` each (two one-thread processes beat one two-thread process on 2 cores; the lever's
-warm-up chain, which nothing can run beside, takes all ``--jobs`` threads). A rerun skips finished jobs (resumable), so an interrupted run loses at
+``OMP_NUM_THREADS=1`` each (two one-thread processes beat one two-thread process on 2 cores: decoding at batch
+16, 149 against 111 tokens/s, ``bench/bench_cpu_slots.py``; the lever's warm-up chain, which nothing can run
+beside, takes all ``--jobs`` threads). A rerun skips finished jobs (resumable), so an interrupted run loses at
 most the job in flight.
 
     python bench/cpu_evidence.py                       # the full experiment (about 80 min on 2 cores)
     python bench/cpu_evidence.py --out runs/x --seeds 0 --limit 32 --max-steps 2 --warmup-examples 16   # smoke
 
-``--family sums`` (issue 12) runs the same plan on the built-in sums family (40% easy sums without a carry, 60%
-hard 4-digit sums with 2+ carries, where a column check inside ``<refine>`` is more reliable than a direct
-answer): the held-out problems come from ``pasr data synthetic --family sums --split test``, the warm-up and
-GRPO get ``--synthetic_family sums`` (and no level), GRPO's ``max_completion_length`` follows ``--max-tokens``
-(default 288 for sums: a refining hard solution is 244-260 tokens, the recipe's 128 would cut it), every arm is
-evaluated with ``pasr eval --benchmark sums`` and the default folder is runs/evidence-sums. Because the records
-carry ``meta["difficulty"]``, the evidence adds per arm the refine rate on easy and on hard problems (95% CIs,
-hard/easy ratio), the accuracy of refining and non-refining answers, the refining answers against the warm-up's
-standard-prompt answers to the same problems (paired bootstrap), tokens, and issue 12's targets
-(:mod:`pasr.report.evidence`). ``--mask-slips`` is a lever, one change at a time: the warm-up leaves its
+``--family sums`` (issue 12) runs the same plan on the built-in sums family (40% easy sums of two 2-digit
+numbers without a carry, 60% hard 4-digit sums with 2+ carries, where a column check inside ``<refine>`` is more
+reliable than a direct answer): the held-out problems come from ``pasr data synthetic --family sums --split
+test``, the warm-up and GRPO get ``--synthetic_family sums`` (and no level), GRPO's ``max_completion_length``
+follows ``--max-tokens`` (default 288 for sums: a refining hard solution is 244-260 tokens, the recipe's 128
+would cut it), every arm is evaluated with ``pasr eval --benchmark sums`` and the default folder is
+runs/evidence-sums. Because the records carry ``meta["difficulty"]``, the evidence adds per arm the refine rate
+on easy and on hard problems (95% CIs, hard/easy ratio), the accuracy of refining and non-refining answers,
+the refining answers against the warm-up's standard-prompt answers to the same problems (paired bootstrap),
+tokens, and issue 12's targets (:mod:`pasr.report.evidence`). ``--mask-slips`` is a lever, one change at a time: the warm-up leaves its
 planted slips out of the loss (``--warmup_mask_slips true``); default folder runs/evidence[-sums]-mask-slips. A
 folder holds one experiment: continuing it with another family or warm-up is refused (OUT/experiment.json).
 
@@ -36,9 +37,10 @@ folder holds one experiment: continuing it with another family or warm-up is ref
 
 Time: each invocation prints an estimate first (COSTS: per-job seconds from the measured arith run and the
 sums step times, simulated on the ``--jobs`` slots as :func:`run_jobs` schedules them; jobs already done are
-left out), records every job's seconds in OUT/timing.json as it ends, and prints them beside the estimate at the
-end. Arith's plan comes to 73-86 min (measured: 78). For sums, **8 GRPO steps instead of the recipe's 12**
-(SUMS_GRPO_STEPS; the same in every arm, learning rate still decaying to 0 over the run): measured in the first
+left out), records every job's seconds in OUT/timing.json as it ends (a job stopped by Ctrl-C or SIGTERM keeps
+its seconds so far and is timed in full when a later invocation finishes it), and prints them beside the
+estimate at the end. Arith's plan comes to 73-86 min (measured: 78). For sums, **8 GRPO steps instead of the
+recipe's 12** (SUMS_GRPO_STEPS; the same in every arm, learning rate still decaying to 0 over the run): measured in the first
 full sums run (README, "The sums experiment"), a run of 8 steps takes 11.0-16.8 min at one thread beside a second
 job (288-token completions, 77-120 s a step), the evaluation of a trained model that rarely refines 5.5-6.4 min
 per 500 problems, the base model's 10.8, the warm-up's four methods 27.3 and trigger's 28.8 (it refines on
@@ -55,6 +57,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -267,18 +270,49 @@ def print_estimate(est: dict) -> None:
 
 
 def run_jobs(jobs: list[Job], opts: argparse.Namespace) -> dict[str, float]:
-    """Run jobs whose prerequisites are done, ``--jobs`` at a time, in plan order; returns seconds per job."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    """Run jobs whose prerequisites are done, ``--jobs`` at a time, in plan order; returns seconds per job.
 
+    A job's seconds include those of earlier invocations that were stopped while it ran (Ctrl-C or SIGTERM:
+    the running jobs are terminated and their seconds so far kept in OUT/timing.json's ``partial_s``), so a
+    job resumed across invocations is timed in full."""
     logs = Path(opts.out) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     pending = [j for j in jobs if not j.done.exists()]
     finished = {j.name for j in jobs if j.done.exists()}
     running: dict[str, tuple[subprocess.Popen, float, Job]] = {}
     seconds: dict[str, float] = {}
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        _run_loop(pending, finished, running, seconds, logs, opts, len(jobs))
+    except KeyboardInterrupt:
+        now = time.perf_counter()
+        for proc, _, _ in running.values():
+            proc.terminate()
+        for proc, _, _ in running.values():
+            proc.wait()
+        partial = read_timing(Path(opts.out)).get("partial_s", {})
+        for name, (_, started, _) in running.items():
+            partial[name] = round(partial.get(name, 0.0) + now - started, 1)
+        record_timing(Path(opts.out), {"partial_s": partial})
+        raise SystemExit(f"stopped; {', '.join(running) or 'no job'} in flight, its time so far kept in "
+                         f"{Path(opts.out) / 'timing.json'} (partial_s); rerun the same command to continue"
+                         ) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return seconds
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _run_loop(pending: list[Job], finished: set[str], running: dict, seconds: dict[str, float], logs: Path,
+              opts: argparse.Namespace, total: int) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} jobs"),
                   TimeElapsedColumn()) as progress:
-        task = progress.add_task("evidence", total=len(jobs), completed=len(finished))
+        task = progress.add_task("evidence", total=total, completed=len(finished))
         while pending or running:
             for job in list(pending):
                 busy = sum(j.threads for _, _, j in running.values())
@@ -296,7 +330,8 @@ def run_jobs(jobs: list[Job], opts: argparse.Namespace) -> dict[str, float]:
                 if proc.poll() is None:
                     continue
                 del running[name]
-                seconds[name] = time.perf_counter() - started
+                earlier = read_timing(Path(opts.out)).get("partial_s", {})
+                seconds[name] = time.perf_counter() - started + earlier.get(name, 0.0)
                 if proc.returncode != 0 or (not job.name.startswith("eval-") and not job.done.exists()):
                     for other, _, _ in running.values():
                         other.terminate()
@@ -306,11 +341,14 @@ def run_jobs(jobs: list[Job], opts: argparse.Namespace) -> dict[str, float]:
                     job.done.write_text(f"{seconds[name]:.1f}\n", encoding="utf-8")
                 if not job.name.startswith("eval-") and not opts.keep_checkpoints:
                     prune_checkpoints(job.done)
-                record_timing(Path(opts.out), {name: round(seconds[name], 1)})
+                entries = {name: round(seconds[name], 1)}
+                if name in earlier:
+                    del earlier[name]
+                    entries["partial_s"] = earlier
+                record_timing(Path(opts.out), entries)
                 finished.add(name)
                 progress.advance(task)
                 progress.console.print(f"done   {name} in {seconds[name] / 60:.1f} min", highlight=False)
-    return seconds
 
 
 def prune_checkpoints(done: Path) -> None:
@@ -321,11 +359,24 @@ def prune_checkpoints(done: Path) -> None:
         shutil.rmtree(checkpoint)
 
 
-def record_timing(out: Path, entries: dict) -> None:
-    """Merge ``entries`` into OUT/timing.json at once, so a killed or resumed run keeps every job's seconds."""
+def read_timing(out: Path) -> dict:
+    """OUT/timing.json: seconds per finished job, ``partial_s`` (stopped jobs' seconds so far) and the
+    invocations' wall seconds; {} before the first job ends."""
     timing = out / "timing.json"
-    old = json.loads(timing.read_text(encoding="utf-8")) if timing.exists() else {}
-    timing.write_text(json.dumps({**old, **entries}, indent=2), encoding="utf-8")
+    return json.loads(timing.read_text(encoding="utf-8")) if timing.exists() else {}
+
+
+def record_wall(out: Path, seconds: float) -> None:
+    """Append one invocation's wall seconds to OUT/timing.json's ``invocation_wall_s``."""
+    record_timing(out, {"invocation_wall_s": [*read_timing(out).get("invocation_wall_s", []), round(seconds, 1)]})
+
+
+def record_timing(out: Path, entries: dict) -> None:
+    """Merge ``entries`` into OUT/timing.json at once, so a killed or resumed run keeps every job's seconds
+    (written to a temporary file, then renamed: a stop mid-write leaves the old file whole)."""
+    temporary = out / "timing.json.tmp"
+    temporary.write_text(json.dumps({**read_timing(out), **entries}, indent=2), encoding="utf-8")
+    os.replace(temporary, out / "timing.json")
 
 
 def evidence(opts: argparse.Namespace) -> dict:
@@ -512,6 +563,10 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     return opts
 
 
+class ExperimentMismatch(ValueError):
+    """OUT holds another experiment (:func:`check_experiment`); ``main`` says so in one line, exit code 2."""
+
+
 def check_experiment(opts: argparse.Namespace) -> None:
     """One experiment per folder: refuse to continue OUT with another family, warm-up (masking, size) or GRPO
     learning rate, whose finished jobs (the warm-up above all) a rerun would otherwise take as its own. Recorded
@@ -534,7 +589,7 @@ def check_experiment(opts: argparse.Namespace) -> None:
                     + (f" --warmup-examples {s['warmup_examples']}" if s["warmup_examples"] is not None else "")
                     + (f" --learning-rate {s['learning_rate']}" if s["learning_rate"] is not None else ""))
 
-        raise SystemExit(f"{out} holds the experiment of {say(theirs)}, not {say(mine)}: choose another --out")
+        raise ExperimentMismatch(f"{out} holds the experiment of {say(theirs)}, not {say(mine)}: choose another --out")
     if mine != default:
         out.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(mine) + "\n", encoding="utf-8")
@@ -542,8 +597,7 @@ def check_experiment(opts: argparse.Namespace) -> None:
 
 def timing_markdown(jobs: list[Job], opts: argparse.Namespace) -> str:
     """Measured minutes per job (OUT/timing.json, every invocation) beside the estimate (COSTS)."""
-    timing = Path(opts.out) / "timing.json"
-    measured = json.loads(timing.read_text(encoding="utf-8")) if timing.exists() else {}
+    measured = read_timing(Path(opts.out))
     lines = ["| Job | measured min | estimated min |", "|---|---:|---:|"]
     for job in jobs:
         low, high = job_seconds(job, opts)
@@ -560,11 +614,19 @@ def timing_markdown(jobs: list[Job], opts: argparse.Namespace) -> str:
 def main() -> None:
     opts = parse_options()
     started = time.perf_counter()
-    check_experiment(opts)
+    try:
+        check_experiment(opts)
+    except ExperimentMismatch as error:
+        print(f"cpu_evidence: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     jobs = plan(opts)
     if not opts.analyse_only:
         print_estimate(estimate(jobs, opts))
-        run_jobs(jobs, opts)
+        try:
+            run_jobs(jobs, opts)
+        except SystemExit:  # a failed or stopped job: the invocation's wall time is still part of the run's
+            record_wall(Path(opts.out), time.perf_counter() - started)
+            raise
     out = Path(opts.out)
     done = sorted(str(p.parent) for p in (out / "eval").glob("*/.done"))
     subprocess.run([*pasr_cli(), "report", *done, "-o", str(out / "report"),
@@ -577,9 +639,7 @@ def main() -> None:
     except PasrError as error:
         raise SystemExit(f"evidence: {error}") from None
     wall = time.perf_counter() - started
-    timing = out / "timing.json"
-    walls = json.loads(timing.read_text(encoding="utf-8")).get("invocation_wall_s", []) if timing.exists() else []
-    record_timing(out, {"invocation_wall_s": [*walls, round(wall, 1)]})
+    record_wall(out, wall)
     print((out / "evidence.md").read_text(encoding="utf-8"))
     print("## Job times\n")
     print(timing_markdown(jobs, opts) + "\n")

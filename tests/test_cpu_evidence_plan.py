@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -176,31 +177,45 @@ def test_a_folder_holds_one_experiment(bench, tmp_path):
     (arith / "warmup").mkdir(parents=True)  # a folder from before --family: arith, unmasked
     bench.check_experiment(options(bench, "--out", str(arith)))
     assert not (arith / "experiment.json").exists()  # arith folders stay as they were
-    with pytest.raises(SystemExit, match="holds the experiment of --family arith, not --family sums"):
+    with pytest.raises(bench.ExperimentMismatch, match="holds the experiment of --family arith, not --family sums"):
         bench.check_experiment(options(bench, "--out", str(arith), "--family", "sums"))
     sums = tmp_path / "sums"
     bench.check_experiment(options(bench, "--out", str(sums), "--family", "sums"))
     assert json.loads((sums / "experiment.json").read_text()) == {"family": "sums", "mask_slips": False,
                                                                   "warmup_examples": None, "learning_rate": None}
     bench.check_experiment(options(bench, "--out", str(sums), "--family", "sums"))  # a rerun continues
-    with pytest.raises(SystemExit, match="not --family sums --mask-slips"):
+    with pytest.raises(bench.ExperimentMismatch, match="not --family sums --mask-slips"):
         bench.check_experiment(options(bench, "--out", str(sums), "--family", "sums", "--mask-slips"))
-    with pytest.raises(SystemExit, match="--family sums, not --family arith"):
+    with pytest.raises(bench.ExperimentMismatch, match="--family sums, not --family arith"):
         bench.check_experiment(options(bench, "--out", str(sums)))
     # the warm-up's size and GRPO's learning rate are part of the experiment too
-    with pytest.raises(SystemExit, match="of --family sums, not --family sums --warmup-examples 640: choose"):
+    with pytest.raises(bench.ExperimentMismatch, match="of --family sums, not --family sums --warmup-examples 640: choose"):
         bench.check_experiment(options(bench, "--out", str(sums), "--family", "sums", "--warmup-examples", "640"))
-    with pytest.raises(SystemExit, match="not --family sums --learning-rate 2e-05"):
+    with pytest.raises(bench.ExperimentMismatch, match="not --family sums --learning-rate 2e-05"):
         bench.check_experiment(options(bench, "--out", str(sums), "--family", "sums", "--learning-rate", "2e-5"))
     # a folder recorded before those keys existed holds their defaults
     older = tmp_path / "older"
     older.mkdir()
     (older / "experiment.json").write_text('{"family": "sums", "mask_slips": true}')
     bench.check_experiment(options(bench, "--out", str(older), "--family", "sums", "--mask-slips"))
-    with pytest.raises(SystemExit, match="holds the experiment of --family sums --mask-slips, not --family sums "
+    with pytest.raises(bench.ExperimentMismatch, match="holds the experiment of --family sums --mask-slips, not --family sums "
                                          "--mask-slips --warmup-examples 640"):
         bench.check_experiment(options(bench, "--out", str(older), "--family", "sums", "--mask-slips",
                                        "--warmup-examples", "640"))
+
+
+def test_another_experiment_in_the_folder_is_a_one_line_usage_error(bench, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "sums"
+    (out).mkdir()
+    (out / "experiment.json").write_text('{"family": "sums", "mask_slips": true}')
+    monkeypatch.setattr(bench, "run_jobs", lambda *a: pytest.fail("ran jobs for a refused folder"))
+    monkeypatch.setattr("sys.argv", ["cpu_evidence.py", "--out", str(out), "--family", "sums"])
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith(f"cpu_evidence: {out} holds the experiment of --family sums "
+                                                    "--mask-slips, not --family sums: choose another --out")
 
 
 def test_learning_rate_lever_changes_grpo_only(bench, tmp_path):
@@ -267,6 +282,33 @@ def test_jobs_run_once_across_invocations_and_their_times_are_kept(bench, tmp_pa
     assert len(record.read_text().splitlines()) == 2
     text = bench.timing_markdown(jobs, opts)
     assert f"| b | {timing['b'] / 60:.1f} |" in text and "| a | – |" in text
+
+
+def test_a_stopped_job_is_timed_in_full_when_it_ends_in_a_later_invocation(bench, tmp_path, monkeypatch):
+    import os
+    import signal
+    import threading
+
+    # the fake job sleeps, then writes its done file; the first invocation is stopped (SIGTERM) while it runs
+    fake = "import sys, time, pathlib; time.sleep(float(sys.argv[2])); pathlib.Path(sys.argv[1]).write_text('x')"
+    monkeypatch.setattr(bench, "pasr_cli", lambda: [sys.executable, "-c", fake])
+    out = tmp_path / "out"
+    opts = options(bench, "--out", str(out), "--jobs", "1")
+    slow = [bench.Job("train-x", [str(tmp_path / "x"), "60"], tmp_path / "x")]
+    timer = threading.Timer(4.0, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    timer.start()
+    started = time.perf_counter()
+    with pytest.raises(SystemExit, match="stopped; train-x in flight"):
+        bench.run_jobs(slow, opts)
+    assert time.perf_counter() - started < 30  # the child was terminated, not waited for
+    assert signal.getsignal(signal.SIGTERM) is not bench._interrupt  # the handler is put back
+    partial = json.loads((out / "timing.json").read_text())["partial_s"]["train-x"]
+    assert 3.5 <= partial < 30 and not (tmp_path / "x").exists()
+    quick = [bench.Job("train-x", [str(tmp_path / "x"), "0"], tmp_path / "x")]
+    seconds = bench.run_jobs(quick, opts)  # the rerun finishes it
+    timing = json.loads((out / "timing.json").read_text())
+    assert seconds["train-x"] >= partial and timing["train-x"] == round(seconds["train-x"], 1)
+    assert timing["partial_s"] == {}  # taken into the job's time, once
 
 
 def fake_experiment(out: Path, family: str) -> None:
