@@ -11,44 +11,45 @@ in OUT/evidence.md and OUT/evidence.json.
 
 Everything is a ``pasr`` command run as a subprocess (logs in OUT/logs/), at most ``--jobs`` at a time with
 ``OMP_NUM_THREADS=1`` each (two one-thread processes beat one two-thread process on 2 cores: decoding at batch
-16, 149 against 111 tokens/s, ``bench/bench_cpu_slots.py``; the lever's warm-up chain, which nothing can run
-beside, takes all ``--jobs`` threads). A rerun skips finished jobs (resumable), so an interrupted run loses at
+16, 149 against 111 tokens/s, ``bench/bench_cpu_slots.py``; but the warm-up, or the own-error lever's warm-up
+chain, which every other job waits on, runs alone on all ``--jobs`` threads). A rerun skips finished jobs (resumable), so an interrupted run loses at
 most the job in flight.
 
     python bench/cpu_evidence.py                       # the full experiment (about 80 min on 2 cores)
     python bench/cpu_evidence.py --out runs/x --seeds 0 --limit 32 --max-steps 2 --warmup-examples 16   # smoke
 
-``--family sums`` (issue 12) runs the same plan on the built-in sums family (40% easy sums of two 2-digit
-numbers without a carry, 60% hard 4-digit sums with 2+ carries, where a column check inside ``<refine>`` is more
-reliable than a direct answer): the held-out problems come from ``pasr data synthetic --family sums --split
-test``, the warm-up and GRPO get ``--synthetic_family sums`` (and no level), GRPO's ``max_completion_length``
-follows ``--max-tokens`` (default 288 for sums: a refining hard solution is 244-260 tokens, the recipe's 128
-would cut it), every arm is evaluated with ``pasr eval --benchmark sums`` and the default folder is
-runs/evidence-sums. Because the records carry ``meta["difficulty"]``, the evidence adds per arm the refine rate
-on easy and on hard problems (95% CIs, hard/easy ratio), the accuracy of refining and non-refining answers,
-the refining answers against the warm-up's standard-prompt answers to the same problems (paired bootstrap),
-tokens, and issue 12's targets (:mod:`pasr.report.evidence`). ``--mask-slips`` is a lever, one change at a time: the warm-up leaves its
-planted slips out of the loss (``--warmup_mask_slips true``); default folder runs/evidence[-sums]-mask-slips. A
-folder holds one experiment: continuing it with another family or warm-up is refused (OUT/experiment.json).
+``--family sums`` (issue 12) runs the same plan on the built-in sums family (40% easy sums of two 2-digit numbers
+without a carry, 60% hard 4-digit sums with 2+ carries, where a column check inside ``<refine>`` is more reliable
+than a direct answer): the held-out problems come from ``pasr data synthetic --family sums --split test``, the
+warm-up and GRPO get ``--synthetic_family sums`` (and no level), GRPO's ``max_completion_length`` follows
+``--max-tokens`` (default 288 for sums: a refining hard solution is 244-260 tokens, the recipe's 128 would cut it),
+every arm is evaluated with ``pasr eval --benchmark sums`` and the default folder is runs/evidence-sums. Because
+the records carry ``meta["difficulty"]``, the evidence adds per arm the refine rate on easy and on hard problems
+(95% CIs, hard/easy ratio), the accuracy of refining and non-refining answers, the refining answers against the
+warm-up's standard-prompt answers to the same problems (paired bootstrap), tokens, and issue 12's targets
+(:mod:`pasr.report.evidence`). ``--mask-slips`` is a lever, one change at a time: the warm-up leaves its planted
+slips out of the loss (``--warmup_mask_slips true``); default folder runs/evidence[-sums]-mask-slips. A folder
+holds one experiment: continuing it with another family or warm-up is refused (OUT/experiment.json).
 
-    python bench/cpu_evidence.py --family sums        # runs/evidence-sums (about 2 h, see below)
+    python bench/cpu_evidence.py --family sums        # runs/evidence-sums (about 2-3.5 h, see below)
     python bench/cpu_evidence.py --family sums --mask-slips --arms pasr,control --warmup-methods vanilla,pasr \
-        --no-base-eval --versus runs/evidence-sums     # the masked-slip lever (about 55-85 min)
+        --no-base-eval --versus runs/evidence-sums     # the masked-slip lever (about 65-145 min)
 
-Time: each invocation prints an estimate first (COSTS: per-job seconds from the measured arith run and the
-sums step times, simulated on the ``--jobs`` slots as :func:`run_jobs` schedules them; jobs already done are
-left out), records every job's seconds in OUT/timing.json as it ends (a job stopped by Ctrl-C or SIGTERM keeps
-its seconds so far and is timed in full when a later invocation finishes it), and prints them beside the
-estimate at the end. Arith's plan comes to 73-86 min (measured: 78). For sums, **8 GRPO steps instead of the
-recipe's 12** (SUMS_GRPO_STEPS; the same in every arm, learning rate still decaying to 0 over the run): measured in the first
-full sums run (README, "The sums experiment"), a run of 8 steps takes 11.0-16.8 min at one thread beside a second
-job (288-token completions, 77-120 s a step), the evaluation of a trained model that rarely refines 5.5-6.4 min
-per 500 problems, the base model's 10.8, the warm-up's four methods 27.3 and trigger's 28.8 (it refines on
-every problem); the 640-example warm-up took 33 min alone at two threads (25 s a step). That run took about 130
-min of wall time after its warm-up. Kept whole: 500 held-out problems, 3 seeds of PASR and control, every arm and
-evaluation method the issue names, one evaluation setting for all. ``--max-steps 12`` restores the recipe's
-length (about 25 min more). ``--learning-rate`` is a GRPO lever (every arm; recorded in OUT/experiment.json with
-the warm-up's size).
+Time: each invocation prints an estimate first (COSTS: per-job seconds from the measured arith run and the sums
+step times, simulated on the ``--jobs`` slots as :func:`run_jobs` schedules them; jobs already done are left out),
+records every job's seconds in OUT/timing.json as it ends (a job stopped by Ctrl-C or SIGTERM keeps its seconds so
+far and is timed in full when a later invocation finishes it), and prints them beside the estimate at the end.
+Arith's plan comes to 70-89 min (measured: 78). For sums, **8 GRPO steps instead of the recipe's 12**
+(SUMS_GRPO_STEPS; the same in every arm, learning rate still decaying to 0 over the run). Measured in the sums runs
+(README, "The sums experiment": the first, and the second's seed 0; COSTS): the 640-example warm-up 33 min alone at
+two threads, a run of 8 steps 9.8-17.8 min at one thread beside a second job (288-token completions, 70-130 s a
+step), the evaluation of 500 problems 4.2-6.4 min for a trained model that rarely refines but 33 min for one that
+refines nearly everywhere (as trigger, 29 min, and the second run's PASR did), the warm-up's four methods 27-28.
+The plan with ``--mask-slips --warmup-examples 640`` comes to 128-220 min, the high end if every PASR seed learns
+to refine everywhere; the first run took about 130 min of wall time after its warm-up. Kept whole: 500 held-out
+problems, 3 seeds of PASR and control, every arm and evaluation method the issue names, one evaluation setting for
+all. ``--max-steps 12`` restores the recipe's length (about 20-35 min more). ``--learning-rate`` is a GRPO lever
+(every arm; recorded in OUT/experiment.json with the warm-up's size).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class Job:
     done: Path
     after: list[str] = field(default_factory=list)
     threads: int = 1
-    """CPU threads (and job slots) it takes; the own-error warm-up chain runs alone on all of them."""
+    """CPU threads (and job slots) it takes; the warm-up (and the own-error lever's chain) runs alone on all."""
 
 
 def pasr_cli() -> list[str]:
@@ -115,9 +116,11 @@ def plan(opts: argparse.Namespace) -> list[Job]:
                 warmup / "final" / "config.json", after=["own-errors"], threads=opts.jobs),
         ]
     else:
+        # every other job waits on the warm-up, so it runs alone on all the threads (the sums warm-up: 33 min
+        # alone at two threads, 73 min at one thread beside other jobs)
         jobs.append(Job("warmup", ["sft", "--config", "cpu-evidence-warmup.yaml", "--output_dir", str(warmup),
                                    "--model_name_or_path", opts.model, *warmup_overrides(opts)],
-                        warmup / "final" / "config.json"))
+                        warmup / "final" / "config.json", threads=opts.jobs))
     trained = []
     for seed in opts.seeds:
         for arm, mode in TRAINED_ARMS.items():
@@ -176,23 +179,25 @@ def grpo_steps(opts: argparse.Namespace) -> int | None:
 
 
 # --- time estimate ------------------------------------------------------------------------------------------
-# Seconds at one thread beside one other job, as (low, high). arith: measured in the first experiment (README,
-# "Results on CPU": warm-up 10.7 min for 32 steps, GRPO 6.3-8.6 min per 12-step run, evaluations of 500 problems
-# 4.5-5.3 min per trained model, trigger 7.1, base 6.6, the warm-up's four methods 29). sums: measured in the first
-# full sums run (640-example warm-up, 288 tokens): GRPO runs of 8 steps 11.0-16.8 min (77-120 s a step after a
-# 45 s start), evaluations of 500 problems 5.5-6.4 min per trained model that rarely refines, trigger 28.8
-# (it refines on every problem), base 10.8, the warm-up's four methods 27.3 in all (split here by their answers'
-# lengths: vanilla and pasr 31 tokens, self-refine 61 over three turns, the oracle 42). The warm-up was made before
-# that run (25 s a step alone at two threads): 50 s a step at one thread beside a second job is twice that, not
-# measured.
+# Seconds at one thread beside one other job, as (low, high); the warm-up's alone on two threads (--jobs 2).
+# arith: measured in the first experiment (README, "Results on CPU": warm-up 10.7 min for 32 steps at one thread
+# beside the base model's evaluation, so 10-20 s a step alone on two, GRPO 6.3-8.6 min per 12-step run,
+# evaluations of 500 problems 4.5-5.3 min per trained model, trigger 7.1, base 6.6, the warm-up's four methods
+# 29). sums: measured in the two full sums runs (640-example warm-up, 288 tokens; README, "The sums experiment"):
+# warm-up 32.5-33 min alone at two threads (25 s a step); GRPO runs of 8 steps 9.8-17.8 min (70-130 s a step
+# after a 45 s start: the more the rollouts refine, the longer); evaluations of 500 problems 4.2-6.4 min per
+# trained model that rarely refines, but 33.3 min for a PASR model that refines nearly everywhere (~200 tokens an
+# answer), trigger 28.8 (it refines on every problem), base 6.6-10.8, the warm-up's four methods 27.3-28.1 in all
+# (split here by their answers' lengths: vanilla and pasr 31 tokens, self-refine 61 over three turns, the oracle
+# 42).
 COSTS = {
-    "arith": {"warmup_step": (20, 20), "grpo_step": (28, 40), "startup": (30, 30),
+    "arith": {"warmup_step": (10, 20), "grpo_step": (28, 40), "startup": (30, 30),
               "eval": {"vanilla": (270, 270), "pasr": (265, 320), "pasr@warmup": (300, 300),
                        "pasr@trigger": (426, 426), "pasr@base": (396, 396), "self-refine": (660, 660),
                        "self-refine-oracle": (510, 510)}},
-    "sums": {"warmup_step": (50, 50), "grpo_step": (77, 120), "startup": (45, 45),
-             "eval": {"vanilla": (145, 145), "pasr": (358, 385), "pasr@warmup": (145, 145),
-                      "pasr@trigger": (1728, 1728), "pasr@base": (646, 646), "self-refine": (800, 800),
+    "sums": {"warmup_step": (25, 25), "grpo_step": (70, 130), "startup": (45, 45),
+             "eval": {"vanilla": (145, 145), "pasr": (250, 385), "pasr@pasr": (358, 2000), "pasr@warmup": (145, 145),
+                      "pasr@trigger": (1728, 1728), "pasr@base": (396, 646), "self-refine": (800, 800),
                       "self-refine-oracle": (550, 550)}},
 }
 OWN_ERROR_COSTS = {"own-errors": (210, 210), "warmup": (980, 980)}
