@@ -204,6 +204,21 @@ def cpu_supports_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+EMULATED_BF16 = (
+    "this CPU has no native bf16 (avx512_bf16 or AMX) and torch emulates it, so {what} in bf16 would be {slower} "
+    "than in fp32 here (bench/bench_cpu_bf16.py); {instead}"
+)
+"""The one-line notice of :func:`emulated_bf16`'s callers: bf16 on a CPU is a speed choice, declined where it is slow."""
+
+
+def emulated_bf16(device_type: str) -> bool:
+    """True when bf16 on ``device_type`` ("cpu", "cuda", ...) would be emulated: a CPU without native bf16 (AVX2 only,
+    e.g. AMD EPYC Zen 3). There bf16 autocast made a training step of the built-in model 23x slower than fp32 and
+    bf16 weights made a decode step 2.7x slower (bench/bench_cpu_bf16.py), so pasr's CPU recipes and evaluations,
+    which choose bf16 for speed (2.7x and 3x faster on a CPU with avx512_bf16), train and decode in fp32 there."""
+    return device_type == "cpu" and not cpu_supports_bf16()
+
+
 # --- built-in models --------------------------------------------------------
 
 

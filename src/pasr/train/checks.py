@@ -29,6 +29,7 @@ import enum
 import math
 import os
 import re
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -736,6 +737,7 @@ def parse_checked(dataclass_types: Sequence[type], recipe: str | os.PathLike, ar
     values = vars(namespace)
     _restore_defaults(values, dataclass_types, hints)
     check_values(values, sources, training_questions=reads_training_questions(*dataclass_types))
+    decline_emulated_bf16(values, sources)
 
     for key, value in (env or {}).items():
         os.environ[key] = str(value)
@@ -750,6 +752,27 @@ def parse_checked(dataclass_types: Sequence[type], recipe: str | os.PathLike, ar
         except (ValueError, TypeError, ArithmeticError, KeyError, NotImplementedError) as err:
             raise PasrError(f"invalid options: {one_line(err)}") from None
     return tuple(outputs)
+
+
+def decline_emulated_bf16(values: dict[str, Any], sources: Sources) -> None:
+    """``bf16: true`` (mixed precision) becomes false where training runs on a CPU without native bf16
+    (:func:`pasr.models.emulated_bf16`: there bf16 autocast made a step 23x slower than fp32), with a one-line
+    note on stderr naming where the value came from. On a GPU, or a CPU with avx512_bf16 or AMX, it stays."""
+    if not values.get("bf16"):
+        return
+    import torch
+
+    from pasr.models import EMULATED_BF16, emulated_bf16
+
+    cuda = torch.cuda.is_available() and not values.get("use_cpu")
+    if not emulated_bf16("cuda" if cuda else "cpu"):
+        return
+    where = "command line" if "bf16" in sources.cli else (
+        f"recipe {sources.recipe}, line {sources.recipe_lines['bf16']}" if "bf16" in sources.recipe_lines
+        else "default")
+    values["bf16"] = False
+    print(f"note: {where}: bf16 true -> false: " + EMULATED_BF16.format(
+        what="a training step", slower="about 23x slower", instead="training in fp32"), file=sys.stderr)
 
 
 def where_from(message: str, values: Mapping[str, Any], sources: Sources) -> str:
