@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 import pasr.models
+from pasr.errors import PasrError
 from pasr.generation.backends import TransformersBackend
+from pasr.train.checks import check_paths
 from pasr.train.command import DEFAULT_SFT_RECIPE, DEFAULT_TRAIN_RECIPE, parse_config
 
 
@@ -28,6 +30,8 @@ def test_recipe_bf16_is_declined_on_a_cpu_that_emulates_it(cpu, capsys, command,
     cpu(False)
     config, _ = parse_config(command, ["--output_dir", str(tmp_path)], recipe)
     assert config.bf16 is False and config.use_cpu
+    assert capsys.readouterr().err == ""  # said once every check has passed: a refused command says its error only
+    check_paths(config)
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0, err
     line = next(i for i, text in enumerate(recipe.read_text().splitlines(), 1) if text.startswith("bf16:"))
@@ -38,6 +42,7 @@ def test_recipe_bf16_is_declined_on_a_cpu_that_emulates_it(cpu, capsys, command,
 def test_bf16_stays_where_the_cpu_has_it(cpu, capsys, tmp_path):
     cpu(True)
     config, _ = parse_config("train", ["--output_dir", str(tmp_path)], DEFAULT_TRAIN_RECIPE)
+    check_paths(config)
     assert config.bf16 is True
     assert "bf16" not in capsys.readouterr().err
 
@@ -50,7 +55,13 @@ def test_bf16_from_the_command_line_is_declined_too_and_the_note_says_so(cpu, ca
     assert config.bf16 is False and capsys.readouterr().err == ""  # nothing to decline, nothing said
     config, _ = parse_config("train", ["--output_dir", str(tmp_path), "--bf16", "true"], recipe)
     assert config.bf16 is False
+    check_paths(config)
     assert capsys.readouterr().err.startswith("note: command line: bf16 true -> false")
+    (tmp_path / "afile").write_text("")
+    config, _ = parse_config("train", ["--output_dir", str(tmp_path / "afile" / "o"), "--bf16", "true"], recipe)
+    with pytest.raises(PasrError, match="is a file"):
+        check_paths(config)
+    assert capsys.readouterr().err == ""  # a refused command: its one-line error only, no note
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +85,23 @@ def test_bf16_weights_are_fp32_on_a_cpu_that_emulates_bf16(cpu, capsys, tiny):
     cpu(True)
     backend = TransformersBackend(path, batch_size=2, dtype="bfloat16", device="cpu")
     assert next(backend.model.parameters()).dtype == torch.bfloat16 and "bf16" not in capsys.readouterr().err
+
+
+def test_eval_records_the_dtype_it_decoded_in(cpu, capsys, tiny, tmp_path):
+    """`pasr eval --dtype bfloat16` on a CPU that emulates bf16 decodes in fp32, and run.json says float32, so a
+    resume from a machine with native bf16 is refused instead of mixing numerics in one folder."""
+    import json
+
+    from pasr.eval.runner import EvalSettings, run_eval
+
+    def settings(limit: int):
+        return EvalSettings(model="tiny-random", benchmarks=["synthetic"], methods=["vanilla"], output=tmp_path / "e",
+                            limit=limit, max_tokens=4, dtype="bfloat16")
+
+    cpu(False)
+    run_eval(settings(2))
+    assert json.loads((tmp_path / "e" / "run.json").read_text())["dtype"] == "float32"
+    assert sum("note: bf16 weights asked for" in line for line in capsys.readouterr().err.splitlines()) == 1
+    cpu(True)
+    with pytest.raises(PasrError, match="dtype='float32', but this command has dtype='bfloat16'"):
+        run_eval(settings(3))

@@ -219,6 +219,19 @@ def emulated_bf16(device_type: str) -> bool:
     return device_type == "cpu" and not cpu_supports_bf16()
 
 
+def decode_dtype(dtype: str, device_type: str) -> str:
+    """The dtype name ("auto", "float32", "bfloat16") a transformers backend on ``device_type`` decodes in:
+    "bfloat16" becomes "float32" where bf16 is emulated (:func:`emulated_bf16`), with a one-line note on stderr;
+    anything else stays as given."""
+    if dtype == "bfloat16" and emulated_bf16(device_type):
+        import sys
+
+        print("note: bf16 weights asked for: " + EMULATED_BF16.format(
+            what="decoding", slower="about 2.7x slower", instead="decoding with fp32 weights"), file=sys.stderr)
+        return "float32"
+    return dtype
+
+
 # --- built-in models --------------------------------------------------------
 
 

@@ -28,7 +28,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -532,6 +532,12 @@ def run_eval(
                                 names=JUDGE_OPTIONS)
     if needs_judge and judge is None:
         raise PasrError("answers of task 'open' are graded by an LLM judge: add --judge-url URL --judge-model NAME")
+    if backend is None and settings.backend == "transformers":  # bf16 declined where emulated; run.json says so
+        import torch
+
+        from pasr.models import decode_dtype
+
+        settings = replace(settings, dtype=decode_dtype(settings.dtype, "cuda" if torch.cuda.is_available() else "cpu"))
     run_info(settings)
     own = backend is None
     if own and pending_work(settings, records, methods):

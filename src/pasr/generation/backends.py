@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from pasr.errors import PasrError
-from pasr.models import EMULATED_BF16, cpu_supports_bf16, emulated_bf16
+from pasr.models import cpu_supports_bf16, decode_dtype
 
 Messages = list[dict[str, str]]
 BACKENDS = ("transformers", "vllm", "openai")
@@ -116,7 +115,7 @@ class TransformersBackend:
     bf16 natively, plain fp32 otherwise; "float32" and "bfloat16" force one. On a CPU, "bfloat16" (bf16
     weights, eager attention) decodes fastest: 3x the tokens/s of "auto" for the built-in model; but on a CPU
     without native bf16 it is emulated and 2.7x slower than fp32, so there "bfloat16" decodes with fp32 weights
-    and says so on stderr (:func:`pasr.models.emulated_bf16`).
+    and says so on stderr (:func:`pasr.models.decode_dtype`).
     Prompts are sorted by length so a batch holds similar lengths; each row stops at its own EOS
     (the tokenizer's EOS, ``<|im_end|>`` and the generation config's EOS ids) and a waiting prompt
     takes the free slot. Models whose cache is not a plain per-layer KV cache (sliding-window,
@@ -148,10 +147,7 @@ class TransformersBackend:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         weights = torch.float32
         self.autocast = False
-        if dtype == "bfloat16" and emulated_bf16(self.device.type):
-            print("note: bf16 weights asked for: " + EMULATED_BF16.format(
-                what="decoding", slower="about 2.7x slower", instead="decoding with fp32 weights"), file=sys.stderr)
-            dtype = "float32"
+        dtype = decode_dtype(dtype, self.device.type)
         if dtype == "bfloat16" or (dtype == "auto" and self.device.type == "cuda"):
             weights = torch.bfloat16
         elif dtype == "auto" and self.device.type == "cpu" and cpu_supports_bf16():

@@ -641,7 +641,8 @@ def check_input_file(path: str | os.PathLike, option: str) -> Path:
 
 
 def check_paths(config: Any) -> None:
-    """The paths of a parsed train / sft / star config: output folders writable, input files present."""
+    """The paths of a parsed train / sft / star config: output folders writable, input files present; then, every
+    check passed, the notes of what parsing changed (:func:`decline_emulated_bf16`) on stderr."""
     check_output_folder("trainer_output" if config.output_dir is None else config.output_dir, "output_dir")
     names = [f.name for f in dataclasses.fields(config)] if dataclasses.is_dataclass(config) else ["data_file"]
     for name in names:  # data_file, star_fewshot_file, ptr_heldout_file, ...: input files
@@ -657,6 +658,9 @@ def check_paths(config: Any) -> None:
     cache = getattr(config, "judge_cache_dir", None)
     if cache and getattr(config, "judge_url", None):
         check_output_folder(cache, "judge_cache_dir")
+    for note in _notes:
+        print(note, file=sys.stderr)
+    _notes.clear()
 
 
 # --- parsing ----------------------------------------------------------------------------------
@@ -737,6 +741,7 @@ def parse_checked(dataclass_types: Sequence[type], recipe: str | os.PathLike, ar
     values = vars(namespace)
     _restore_defaults(values, dataclass_types, hints)
     check_values(values, sources, training_questions=reads_training_questions(*dataclass_types))
+    _notes.clear()
     decline_emulated_bf16(values, sources)
 
     for key, value in (env or {}).items():
@@ -757,7 +762,8 @@ def parse_checked(dataclass_types: Sequence[type], recipe: str | os.PathLike, ar
 def decline_emulated_bf16(values: dict[str, Any], sources: Sources) -> None:
     """``bf16: true`` (mixed precision) becomes false where training runs on a CPU without native bf16
     (:func:`pasr.models.emulated_bf16`: there bf16 autocast made a step 23x slower than fp32), with a one-line
-    note on stderr naming where the value came from. On a GPU, or a CPU with avx512_bf16 or AMX, it stays."""
+    note naming where the value came from (said by :func:`check_paths`, the commands' last check before work).
+    On a GPU, or a CPU with avx512_bf16 or AMX, it stays."""
     if not values.get("bf16"):
         return
     import torch
@@ -771,8 +777,13 @@ def decline_emulated_bf16(values: dict[str, Any], sources: Sources) -> None:
         f"recipe {sources.recipe}, line {sources.recipe_lines['bf16']}" if "bf16" in sources.recipe_lines
         else "default")
     values["bf16"] = False
-    print(f"note: {where}: bf16 true -> false: " + EMULATED_BF16.format(
-        what="a training step", slower="about 23x slower", instead="training in fp32"), file=sys.stderr)
+    _notes.append(f"note: {where}: bf16 true -> false: " + EMULATED_BF16.format(
+        what="a training step", slower="about 23x slower", instead="training in fp32"))
+
+
+_notes: list[str] = []
+"""Notes on what the checks changed, said on stderr by :func:`check_paths` once every check has passed (a refused
+command says only its one-line error)."""
 
 
 def where_from(message: str, values: Mapping[str, Any], sources: Sources) -> str:
