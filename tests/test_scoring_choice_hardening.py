@@ -30,7 +30,8 @@ BED = "The wine spilled on the _ but the blanket stayed dry.\nOption1: bed\nOpti
 TEN = "Which one?\n" + "\n".join(f"{c}: item {c.lower()}{c.lower()}" for c in "ABCDEFGHIJ")
 VITAMINS = "Which one?\nA: Vitamin C\nB: Vitamin D\nC: Iron\nD: Type A blood"
 
-LIMIT_S = 0.1
+LIMIT_S = 0.25
+"""The bound of test_scoring_hardening.LIMIT_S (see there: linear work, not a stall)."""
 
 
 def tag(text: str) -> str:

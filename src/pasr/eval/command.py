@@ -64,7 +64,8 @@ def eval_command(
     temperature: float = typer.Option(0.0, "--temperature", help="0 = greedy (default)."),
     dtype: str = typer.Option(
         "auto", "--dtype", help="transformers backend: auto (bf16 on GPU, bf16 autocast on CPUs with native bf16), "
-        "float32 or bfloat16 (on a bf16 CPU the fastest: bf16 weights, eager attention)."
+        "float32 or bfloat16 (on a bf16 CPU the fastest: bf16 weights, eager attention; on a CPU that emulates "
+        "bf16, float32 with a note, and run.json records float32)."
     ),
     chunk_size: Optional[int] = typer.Option(
         None, "--chunk-size", help="Examples per flush to the results file (default: 8 x batch size)."
