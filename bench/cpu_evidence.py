@@ -574,13 +574,19 @@ class ExperimentMismatch(ValueError):
 
 def check_experiment(opts: argparse.Namespace) -> None:
     """One experiment per folder: refuse to continue OUT with another family, warm-up (masking, size) or GRPO
-    learning rate, whose finished jobs (the warm-up above all) a rerun would otherwise take as its own. Recorded
-    in OUT/experiment.json when not the default; a folder without one (every folder from before --family) holds
-    the default, and a key missing from it (a folder from before that key) its default."""
+    learning rate, whose finished jobs (the warm-up above all) a rerun would otherwise take as its own, or on a CPU
+    of the other kind (with or without native bf16: pasr trains and evaluates in bf16 on the one and in fp32 on
+    the other, :func:`pasr.models.emulated_bf16`, and every arm must share one numeric setting). Recorded in
+    OUT/experiment.json when not the default; a folder without one (every folder from before --family) holds the
+    default, and a key missing from it (a folder from before that key) its default (native bf16: every earlier
+    run had it)."""
+    from pasr.models import cpu_supports_bf16
+
     out = Path(opts.out)
     mine = {"family": opts.family, "mask_slips": opts.mask_slips, "warmup_examples": opts.warmup_examples,
-            "learning_rate": opts.learning_rate}
-    default = {"family": "arith", "mask_slips": False, "warmup_examples": None, "learning_rate": None}
+            "learning_rate": opts.learning_rate, "native_bf16": cpu_supports_bf16()}
+    default = {"family": "arith", "mask_slips": False, "warmup_examples": None, "learning_rate": None,
+               "native_bf16": True}
     path = out / "experiment.json"
     if path.exists():
         theirs = {**default, **json.loads(path.read_text(encoding="utf-8"))}
@@ -590,9 +596,11 @@ def check_experiment(opts: argparse.Namespace) -> None:
         theirs = mine
     if theirs != mine:
         def say(s: dict) -> str:
+            cpu = ("" if theirs["native_bf16"] == mine["native_bf16"] else " on a CPU with native bf16"
+                   if s["native_bf16"] else " on a CPU without native bf16 (fp32)")
             return (f"--family {s['family']}" + (" --mask-slips" if s["mask_slips"] else "")
                     + (f" --warmup-examples {s['warmup_examples']}" if s["warmup_examples"] is not None else "")
-                    + (f" --learning-rate {s['learning_rate']}" if s["learning_rate"] is not None else ""))
+                    + (f" --learning-rate {s['learning_rate']}" if s["learning_rate"] is not None else "") + cpu)
 
         raise ExperimentMismatch(f"{out} holds the experiment of {say(theirs)}, not {say(mine)}: choose another --out")
     if mine != default:
@@ -627,6 +635,12 @@ def main() -> None:
     jobs = plan(opts)
     if not opts.analyse_only:
         print_estimate(estimate(jobs, opts))
+        from pasr.models import cpu_supports_bf16
+
+        if not cpu_supports_bf16():
+            print("note: COSTS were measured on CPUs with native bf16; this one has none, so pasr trains and "
+                  "evaluates in fp32 here and the run takes several times longer (bench/bench_cpu_bf16.py)",
+                  flush=True)
         try:
             run_jobs(jobs, opts)
         except SystemExit:  # a failed or stopped job: the invocation's wall time is still part of the run's

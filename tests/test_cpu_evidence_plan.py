@@ -176,7 +176,10 @@ def test_levers_that_do_not_combine_are_refused(bench, args, capsys):
     assert "--own-error-warmup" in capsys.readouterr().err
 
 
-def test_a_folder_holds_one_experiment(bench, tmp_path):
+def test_a_folder_holds_one_experiment(bench, tmp_path, monkeypatch):
+    import pasr.models
+
+    monkeypatch.setattr(pasr.models, "cpu_supports_bf16", lambda: True)  # a CPU like every earlier run's
     arith = tmp_path / "arith"
     (arith / "warmup").mkdir(parents=True)  # a folder from before --family: arith, unmasked
     bench.check_experiment(options(bench, "--out", str(arith)))
@@ -186,7 +189,8 @@ def test_a_folder_holds_one_experiment(bench, tmp_path):
     sums = tmp_path / "sums"
     bench.check_experiment(options(bench, "--out", str(sums), "--family", "sums"))
     assert json.loads((sums / "experiment.json").read_text()) == {"family": "sums", "mask_slips": False,
-                                                                  "warmup_examples": None, "learning_rate": None}
+                                                                  "warmup_examples": None, "learning_rate": None,
+                                                                  "native_bf16": True}
     bench.check_experiment(options(bench, "--out", str(sums), "--family", "sums"))  # a rerun continues
     with pytest.raises(bench.ExperimentMismatch, match="not --family sums --mask-slips"):
         bench.check_experiment(options(bench, "--out", str(sums), "--family", "sums", "--mask-slips"))
@@ -206,9 +210,26 @@ def test_a_folder_holds_one_experiment(bench, tmp_path):
                                          "--mask-slips --warmup-examples 640"):
         bench.check_experiment(options(bench, "--out", str(older), "--family", "sums", "--mask-slips",
                                        "--warmup-examples", "640"))
+    # a CPU without native bf16 trains and evaluates in fp32: it may not continue a bf16 experiment, nor the reverse
+    monkeypatch.setattr(pasr.models, "cpu_supports_bf16", lambda: False)
+    with pytest.raises(bench.ExperimentMismatch, match="holds the experiment of --family sums --mask-slips on a CPU "
+                                                       "with native bf16, not --family sums --mask-slips on a CPU "
+                                                       "without native bf16 \\(fp32\\)"):
+        bench.check_experiment(options(bench, "--out", str(older), "--family", "sums", "--mask-slips"))
+    with pytest.raises(bench.ExperimentMismatch, match="of --family arith on a CPU with native bf16, not"):
+        bench.check_experiment(options(bench, "--out", str(arith)))
+    fp32 = tmp_path / "fp32"
+    bench.check_experiment(options(bench, "--out", str(fp32)))
+    assert json.loads((fp32 / "experiment.json").read_text())["native_bf16"] is False
+    monkeypatch.setattr(pasr.models, "cpu_supports_bf16", lambda: True)
+    with pytest.raises(bench.ExperimentMismatch, match="without native bf16 \\(fp32\\), not --family arith on a"):
+        bench.check_experiment(options(bench, "--out", str(fp32)))
 
 
 def test_another_experiment_in_the_folder_is_a_one_line_usage_error(bench, tmp_path, monkeypatch, capsys):
+    import pasr.models
+
+    monkeypatch.setattr(pasr.models, "cpu_supports_bf16", lambda: True)
     out = tmp_path / "sums"
     (out).mkdir()
     (out / "experiment.json").write_text('{"family": "sums", "mask_slips": true}')
