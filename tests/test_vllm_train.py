@@ -158,7 +158,9 @@ def test_colocate_trains_with_the_baseline_through_vllm_and_syncs_weights(tmp_pa
     moved, kept = mean_gap(before, trained), mean_gap(after, trained)
     print(f"engine vs trained model: before sync {moved:.4f}, after {kept:.4f} nats/token (mean)")
     assert moved > 0.3  # training moved the model far beyond bf16 noise
-    assert kept < 0.06  # and the engine followed (bf16 engine vs float32 model)
+    # and the engine followed (bf16 engine vs float32 model: 0.039 nats/token on an avx512_bf16 CPU, 0.061 on an
+    # AVX2 one, whose bf16 kernels differ; unsynced, the gap is 1.2-1.3)
+    assert kept < 0.1
 
 
 @pytest.fixture(scope="module")
