@@ -12,7 +12,9 @@ with native bf16 (avx512_bf16 or AMX) that is 2.7x (training) and 3x (decoding) 
 
     OMP_NUM_THREADS=2 python bench/bench_cpu_bf16.py [--model smollm2-135m-instruct] [--steps 1]
 
-On a quiet AVX2 CPU (AMD EPYC, 2 threads) it takes about 7 min, almost all of it the emulated bf16 training step.
+On an AVX2 CPU (AMD EPYC, 2 threads) it took 9.3 min while a test suite held the other core, almost all of it
+the emulated bf16 training step; such load distorts the ratios (10.9x and 0.88x against 23x and 2.7x quiet), so
+run it on a quiet machine.
 
 Prints one table (seconds per step, bf16 / fp32) and whether pasr takes bf16 here.
 """
