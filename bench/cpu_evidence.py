@@ -12,8 +12,9 @@ in OUT/evidence.md and OUT/evidence.json.
 Everything is a ``pasr`` command run as a subprocess (logs in OUT/logs/), at most ``--jobs`` at a time with
 ``OMP_NUM_THREADS=1`` each (two one-thread processes beat one two-thread process on 2 cores: decoding at batch
 16, 149 against 111 tokens/s, ``bench/bench_cpu_slots.py``; but the warm-up, or the own-error lever's warm-up
-chain, which every other job waits on, runs alone on all ``--jobs`` threads). A rerun skips finished jobs (resumable), so an interrupted run loses at
-most the job in flight.
+chain, which every other job waits on, runs alone on all ``--jobs`` threads). A rerun skips finished jobs and
+resumes a warm-up or GRPO run from its last checkpoint (every 16 or 4 steps), so an interrupted run loses at most
+those steps of the jobs in flight and the evaluations in flight.
 
     python bench/cpu_evidence.py                       # the full experiment (about 80 min on 2 cores)
     python bench/cpu_evidence.py --out runs/x --seeds 0 --limit 32 --max-steps 2 --warmup-examples 16   # smoke
@@ -496,8 +497,8 @@ def evidence(opts: argparse.Namespace) -> dict:
     ]
     if "control-vs-warmup" in comparisons:
         c = comparisons["control-vs-warmup"]
-        text += [f"Control minus warm-up (PASR prompt): {c['delta_points']:+.1f} points (95% CI {c['ci_points'][0]:+.1f} "
-                 f"to {c['ci_points'][1]:+.1f}), {c['token_ratio']:.2f}x tokens.", ""]
+        text += [f"Control minus warm-up (PASR prompt): {c['delta_points']:+.1f} points "
+                 f"(95% CI {c['ci_points'][0]:+.1f} to {c['ci_points'][1]:+.1f}), {c['token_ratio']:.2f}x tokens.", ""]
     if versus:
         text += [f"## Against the same arms in {opts.versus}", "", "| Arm | here minus there, points | 95% CI |",
                  "|---|---:|---|",
@@ -506,7 +507,8 @@ def evidence(opts: argparse.Namespace) -> dict:
     if warmup_refines["pairs"]:
         w = warmup_refines
         text += ["## Warm-up refines on held-out problems", "",
-                 f"{w['pairs']} refining PASR-prompt answers of the warm-up: right {w['refining_accuracy']:.1%}, against "
+                 f"{w['pairs']} refining PASR-prompt answers of the warm-up: right {w['refining_accuracy']:.1%}, "
+                 "against "
                  f"{w['standard_accuracy']:.1%} for its standard-prompt answers to the same problems "
                  f"({w['delta_points']:+.1f} points, 95% CI {w['ci_points'][0]:+.1f} to {w['ci_points'][1]:+.1f}).", ""]
     (out / "evidence.md").write_text("\n".join(text), encoding="utf-8")
@@ -528,7 +530,8 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
                         help="eval tokens (default 128; 288 for --family sums, which GRPO's "
                              "max_completion_length then follows: a refining hard sum is 244-260 tokens)")
     parser.add_argument("--batch-size", type=int, default=16, help="eval batch size")
-    parser.add_argument("--max-steps", type=int, default=None, help="override the recipe's GRPO steps (12; 8 by default for --family sums, for time)")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="override the recipe's GRPO steps (12; 8 by default for --family sums, for time)")
     parser.add_argument("--warmup-examples", type=int, default=None, help="override the warm-up recipe's size")
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="lever: GRPO's learning rate in every arm (the recipe's 5e-6 otherwise)")
@@ -562,7 +565,8 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     if opts.own_error_warmup and opts.mask_slips:
         parser.error("--own-error-warmup and --mask-slips are two levers: one change at a time")
     if opts.out is None:
-        opts.out = "runs/evidence" + ("-sums" if opts.family == "sums" else "") + ("-mask-slips" if opts.mask_slips else "")
+        opts.out = ("runs/evidence" + ("-sums" if opts.family == "sums" else "")
+                    + ("-mask-slips" if opts.mask_slips else ""))
     if opts.max_tokens is None:
         opts.max_tokens = 288 if opts.family == "sums" else 128
     return opts
