@@ -40,17 +40,17 @@ Time: each invocation prints an estimate first (COSTS: per-job seconds from the 
 step times, simulated on the ``--jobs`` slots as :func:`run_jobs` schedules them; jobs already done are left out),
 records every job's seconds in OUT/timing.json as it ends (a job stopped by Ctrl-C or SIGTERM keeps its seconds so
 far and is timed in full when a later invocation finishes it), and prints them beside the estimate at the end.
-Arith's plan comes to 70-89 min (measured: 78). For sums, **8 GRPO steps instead of the recipe's 12**
-(SUMS_GRPO_STEPS; the same in every arm, learning rate still decaying to 0 over the run). Measured in the sums runs
-(README, "The sums experiment": the first, and the second's seed 0; COSTS): the 640-example warm-up 33 min alone at
-two threads, a run of 8 steps 9.8-17.8 min at one thread beside a second job (288-token completions, 70-130 s a
-step), the evaluation of 500 problems 4.2-6.4 min for a trained model that rarely refines but 33 min for one that
-refines nearly everywhere (as trigger, 29 min, and the second run's PASR did), the warm-up's four methods 27-28.
-The plan with ``--mask-slips --warmup-examples 640`` comes to 128-220 min, the high end if every PASR seed learns
-to refine everywhere; the first run took about 130 min of wall time after its warm-up. Kept whole: 500 held-out
-problems, 3 seeds of PASR and control, every arm and evaluation method the issue names, one evaluation setting for
-all. ``--max-steps 12`` restores the recipe's length (about 20-35 min more). ``--learning-rate`` is a GRPO lever
-(every arm; recorded in OUT/experiment.json with the warm-up's size).
+Arith's plan comes to 71-90 min (measured: 78, in the plan order before :func:`evidence_first`). For sums, **8 GRPO
+steps instead of the recipe's 12** (SUMS_GRPO_STEPS; the same in every arm, learning rate still decaying to 0 over
+the run). Measured in the sums runs (README, "The sums experiment": the first, and the second's seed 0; COSTS): the
+640-example warm-up 33 min alone at two threads, a run of 8 steps 9.8-17.8 min at one thread beside a second job
+(288-token completions, 70-130 s a step), the evaluation of 500 problems 4.2-6.4 min for a trained model that rarely
+refines but 33 min for one that refines nearly everywhere (as trigger, 29 min, and the second run's PASR did), the
+warm-up's four methods 27-28. The plan with ``--mask-slips --warmup-examples 640`` comes to 137-213 min, the high
+end if every PASR seed learns to refine everywhere; the first run took about 130 min of wall time after its warm-up.
+Kept whole: 500 held-out problems, 3 seeds of PASR and control, every arm and evaluation method the issue names, one
+evaluation setting for all. ``--max-steps 12`` restores the recipe's length (about 20-35 min more).
+``--learning-rate`` is a GRPO lever (every arm; recorded in OUT/experiment.json with the warm-up's size).
 """
 
 from __future__ import annotations
@@ -150,7 +150,24 @@ def plan(opts: argparse.Namespace) -> list[Job]:
         folder = out / "eval" / name.removeprefix("eval-")
         jobs.append(Job(name, ["eval", "--model", model, "--label", label, "--methods", methods, "--output",
                                str(folder), *eval_common], folder / ".done", after=["test-data", *after]))
-    return jobs
+    return sorted(jobs, key=lambda job: evidence_first(job, opts))
+
+
+def evidence_first(job: Job, opts: argparse.Namespace) -> int:
+    """Plan rank (a free slot takes the first ready job in plan order, :func:`run_jobs`): the data and the warm-up;
+    a trained model's evaluation as soon as its run ends; PASR and control at the first seed; the warm-up's
+    evaluation; PASR and control at the other seeds; the ablations; the base model. A run stopped part-way (on a
+    slow CPU it spans several sittings) then holds the issue's main comparisons first, each arm evaluated."""
+    if job.name.startswith("train-"):
+        arm, seed = job.name.removeprefix("train-").rsplit("-s", 1)
+        if arm in ("single", "trigger"):
+            return 5
+        return 2 if int(seed) == opts.seeds[0] else 4
+    if job.name == "eval-warmup":
+        return 3
+    if job.name == "eval-base":
+        return 6
+    return 1 if job.name.startswith("eval-") else 0
 
 
 def warmup_overrides(opts: argparse.Namespace) -> list[str]:
