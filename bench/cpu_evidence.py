@@ -220,6 +220,13 @@ COSTS = {
 }
 OWN_ERROR_COSTS = {"own-errors": (210, 210), "warmup": (980, 980)}
 """The own-error lever's chain (README: 29 min in all, with the clean warm-up's 9.2)."""
+FP32_FACTOR = {"warmup": (2.23, 2.23), "train": (1.76, 1.78), "eval": (1.76, 1.78)}
+"""How many times longer a job takes on a CPU without native bf16, where pasr trains and decodes in fp32 (low,
+high). Measured on 2026-12-02 on an AMD EPYC (AVX2, no AVX-512, 2 cores) in the sums run with ``--mask-slips
+--warmup-examples 640`` (README, "The sums experiment, second run"): the warm-up took 76.2 min alone at two
+threads, 2.23x the 34.1 min COSTS give; the GRPO runs of seed 0, 8 steps at one thread beside each other, took
+29.4 min (control) and 31.6 min (PASR) against 16.7 and 17.8 min for the same arms with native bf16 (1.76x and
+1.78x). Evaluation was not reached there; it is taken as GRPO's factor, both being mostly decoding."""
 
 
 def recipe_value(recipe: str, key: str):
@@ -228,8 +235,19 @@ def recipe_value(recipe: str, key: str):
     return yaml.safe_load((ROOT / "src" / "pasr" / "recipes" / recipe).read_text(encoding="utf-8")).get(key)
 
 
-def job_seconds(job: Job, opts: argparse.Namespace) -> tuple[float, float]:
-    """(low, high) seconds ``job`` is expected to take (COSTS)."""
+def job_seconds(job: Job, opts: argparse.Namespace, native_bf16: bool = True) -> tuple[float, float]:
+    """(low, high) seconds ``job`` is expected to take: COSTS, times FP32_FACTOR where the CPU has no native bf16
+    (``native_bf16`` False: pasr then trains and decodes in fp32, :func:`pasr.models.emulated_bf16`)."""
+    low, high = _native_seconds(job, opts)
+    if native_bf16:
+        return (low, high)
+    kind = ("warmup" if job.name in ("warmup", "warmup-clean") else "train" if job.name.startswith("train-")
+            else "none" if job.name == "test-data" else "eval")  # eval-*, and own-errors (decoding too)
+    factor = FP32_FACTOR.get(kind, (1.0, 1.0))
+    return (low * factor[0], high * factor[1])
+
+
+def _native_seconds(job: Job, opts: argparse.Namespace) -> tuple[float, float]:
     costs = COSTS[opts.family]
     start = costs["startup"]
     if job.name == "test-data":
@@ -269,12 +287,13 @@ def simulate(jobs: list[Job], seconds: dict[str, float], slots: int) -> float:
     return clock
 
 
-def estimate(jobs: list[Job], opts: argparse.Namespace) -> dict:
-    """Expected seconds per job not yet done, and the wall time they take on ``--jobs`` slots (low, high)."""
+def estimate(jobs: list[Job], opts: argparse.Namespace, native_bf16: bool = True) -> dict:
+    """Expected seconds per job not yet done, and the wall time they take on ``--jobs`` slots (low, high);
+    ``native_bf16`` False scales them by FP32_FACTOR (:func:`job_seconds`)."""
     done = {j.name for j in jobs if j.done.exists()}
     # a prerequisite already done takes no time now
     todo = [replace(j, after=[a for a in j.after if a not in done]) for j in jobs if j.name not in done]
-    per_job = {j.name: job_seconds(j, opts) for j in todo}
+    per_job = {j.name: job_seconds(j, opts, native_bf16) for j in todo}
     return {
         "jobs": {name: [round(v) for v in pair] for name, pair in per_job.items()},
         "cpu_s": [round(sum(p[k] for p in per_job.values())) for k in (0, 1)],
@@ -655,13 +674,13 @@ def main() -> None:
         raise SystemExit(2) from None
     jobs = plan(opts)
     if not opts.analyse_only:
-        print_estimate(estimate(jobs, opts))
         from pasr.models import cpu_supports_bf16
 
-        if not cpu_supports_bf16():
-            print("note: COSTS were measured on CPUs with native bf16; this one has none, so pasr trains and "
-                  "evaluates in fp32 here and the run takes several times longer (bench/bench_cpu_bf16.py)",
-                  flush=True)
+        native = cpu_supports_bf16()
+        print_estimate(estimate(jobs, opts, native))
+        if not native:
+            print("note: this CPU has no native bf16, so pasr trains and evaluates in fp32 here; the estimate is "
+                  "COSTS times FP32_FACTOR, measured on an AVX2 CPU (bench/bench_cpu_bf16.py)", flush=True)
         try:
             run_jobs(jobs, opts)
         except SystemExit:  # a failed or stopped job: the invocation's wall time is still part of the run's

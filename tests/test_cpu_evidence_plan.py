@@ -313,6 +313,20 @@ def test_time_estimate_simulates_the_schedule_and_skips_done_jobs(bench, tmp_pat
     assert 65 * 60 < low <= 78 * 60 <= high <= 91 * 60
 
 
+def test_estimate_on_a_cpu_without_native_bf16_scales_by_the_measured_fp32_factors(bench, tmp_path):
+    opts = options(bench, "--out", str(tmp_path), "--family", "sums", "--mask-slips", "--warmup-examples", "640")
+    plan = bench.plan(opts)
+    native, fp32 = bench.estimate(plan, opts), bench.estimate(plan, opts, native_bf16=False)
+    assert fp32["jobs"]["test-data"] == native["jobs"]["test-data"]
+    for name, kind in (("warmup", "warmup"), ("train-pasr-s0", "train"), ("eval-pasr-s0", "eval"),
+                       ("eval-warmup", "eval")):
+        for k in (0, 1):
+            assert abs(fp32["jobs"][name][k] - native["jobs"][name][k] * bench.FP32_FACTOR[kind][k]) <= 1
+    assert fp32["jobs"]["warmup"][0] == pytest.approx(76.2 * 60, rel=0.02)  # the measured fp32 warm-up
+    assert all(f[0] > 1.5 for f in bench.FP32_FACTOR.values())
+    assert fp32["wall_s"][0] > 1.5 * native["wall_s"][0]
+
+
 def test_jobs_run_once_across_invocations_and_their_times_are_kept(bench, tmp_path, monkeypatch):
     record = tmp_path / "started.txt"
     fake = ("import sys, pathlib; pathlib.Path(sys.argv[1]).write_text('x'); "
