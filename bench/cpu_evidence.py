@@ -13,8 +13,8 @@ Everything is a ``pasr`` command run as a subprocess (logs in OUT/logs/), at mos
 ``OMP_NUM_THREADS=1`` each (two one-thread processes beat one two-thread process on 2 cores: decoding at batch
 16, 149 against 111 tokens/s, ``bench/bench_cpu_slots.py``; but the warm-up, or the own-error lever's warm-up
 chain, which every other job waits on, runs alone on all ``--jobs`` threads). A rerun skips finished jobs and
-resumes a warm-up or GRPO run from its last checkpoint (every 16 or 4 steps), so an interrupted run loses at most
-those steps of the jobs in flight and the evaluations in flight.
+resumes a warm-up or GRPO run from its last checkpoint (every 16 or 4 steps) and an evaluation from its last
+appended chunk, so an interrupted run loses at most the work since those.
 
     python bench/cpu_evidence.py                       # the full experiment (about 80 min on 2 cores)
     python bench/cpu_evidence.py --out runs/x --seeds 0 --limit 32 --max-steps 2 --warmup-examples 16   # smoke
@@ -544,8 +544,7 @@ def evidence(opts: argparse.Namespace) -> dict:
         w = warmup_refines
         text += ["## Warm-up refines on held-out problems", "",
                  f"{w['pairs']} refining PASR-prompt answers of the warm-up: right {w['refining_accuracy']:.1%}, "
-                 "against "
-                 f"{w['standard_accuracy']:.1%} for its standard-prompt answers to the same problems "
+                 f"against {w['standard_accuracy']:.1%} for its standard-prompt answers to the same problems "
                  f"({w['delta_points']:+.1f} points, 95% CI {w['ci_points'][0]:+.1f} to {w['ci_points'][1]:+.1f}).", ""]
     (out / "evidence.md").write_text("\n".join(text), encoding="utf-8")
     return result
