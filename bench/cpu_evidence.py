@@ -679,7 +679,7 @@ def main() -> None:
         print_estimate(estimate(jobs, opts, native))
         if not native:
             print("note: this CPU has no native bf16, so pasr trains and evaluates in fp32 here; the estimate is "
-                  "COSTS times FP32_FACTOR, measured on an AVX2 CPU (bench/bench_cpu_bf16.py)", flush=True)
+                  f"COSTS times FP32_FACTOR (whole jobs measured on an AVX2 CPU; {Path(__file__).name})", flush=True)
         try:
             run_jobs(jobs, opts)
         except SystemExit:  # a failed or stopped job: the invocation's wall time is still part of the run's
