@@ -220,13 +220,14 @@ COSTS = {
 }
 OWN_ERROR_COSTS = {"own-errors": (210, 210), "warmup": (980, 980)}
 """The own-error lever's chain (README: 29 min in all, with the clean warm-up's 9.2)."""
-FP32_FACTOR = {"warmup": (2.23, 2.23), "train": (1.76, 1.78), "eval": (1.76, 1.78)}
+FP32_FACTOR = {"warmup": (2.23, 2.23), "train": (1.76, 1.78), "eval": (3.26, 3.26)}
 """How many times longer a job takes on a CPU without native bf16, where pasr trains and decodes in fp32 (low,
 high). Measured on 2026-12-02 on an AMD EPYC (AVX2, no AVX-512, 2 cores) in the sums run with ``--mask-slips
 --warmup-examples 640`` (README, "The sums experiment, second run"): the warm-up took 76.2 min alone at two
 threads, 2.23x the 34.1 min COSTS give; the GRPO runs of seed 0, 8 steps at one thread beside each other, took
 29.4 min (control) and 31.6 min (PASR) against 16.7 and 17.8 min for the same arms with native bf16 (1.76x and
-1.78x). Evaluation was not reached there; it is taken as GRPO's factor, both being mostly decoding."""
+1.78x); the control's seed-0 evaluation (500 problems, 31 tokens an answer) 20.9 min against 6.4 (3.26x: with
+native bf16 the evaluations decode with bf16 weights, 3x faster than fp32)."""
 
 
 def recipe_value(recipe: str, key: str):
