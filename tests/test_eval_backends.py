@@ -280,3 +280,55 @@ def test_prefix_cache_leaves_every_row_a_token_and_skips_short_or_lone_prompts(t
     assert backend.generate(same, max_tokens=6) == plain.generate(same, max_tokens=6)
     assert backend._shared_prefix(encoded[:1]) is None  # one prompt: nothing to share
     assert backend._shared_prefix([backend.encode(c) for c in prompts(3)]) is None  # "be brief": under 16 shared
+
+
+def test_grouped_sdpa_equals_transformers_sdpa_under_a_padding_mask():
+    """pasr.generation.attention: SDPA with enable_gqa under a mask gives bitwise transformers' repeat_kv result;
+    calls it does not speed up go to transformers' own function."""
+    import types
+
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from pasr.generation.attention import grouped_sdpa_forward
+
+    torch.manual_seed(0)
+    module = types.SimpleNamespace(num_key_value_groups=3, is_causal=True)
+    query, key, value = torch.randn(4, 9, 1, 64), torch.randn(4, 3, 50, 64), torch.randn(4, 3, 50, 64)
+    mask = torch.ones(4, 1, 1, 50, dtype=torch.bool)
+    mask[1:, :, :, :7] = False  # left padding in three rows
+    additive = torch.zeros(4, 1, 1, 50).masked_fill(~mask, torch.finfo(torch.float32).min)
+    for m in (mask, additive):
+        ours, _ = grouped_sdpa_forward(module, query, key, value, m, scaling=0.125)
+        theirs, _ = sdpa_attention_forward(module, query, key, value, m, scaling=0.125)
+        assert ours.shape == (4, 1, 9, 64) and torch.equal(ours, theirs)
+    prefill = torch.randn(4, 9, 50, 64)  # no mask: transformers' causal path, unchanged
+    assert torch.equal(grouped_sdpa_forward(module, prefill, key, value, None)[0],
+                       sdpa_attention_forward(module, prefill, key, value, None)[0])
+
+
+def test_cpu_backend_decodes_with_grouped_sdpa_and_the_same_logits(tiny):
+    import copy
+
+    import torch
+
+    from pasr.generation.attention import NAME, use_grouped_sdpa
+
+    path, model, tok = tiny
+    reference = copy.deepcopy(model)
+    reference.set_attn_implementation("sdpa")
+    backend = TransformersBackend(path, batch_size=3, dtype="float32", device="cpu",
+                                  model_obj=copy.deepcopy(reference), tokenizer=tok, prefix_cache=False)
+    assert backend.model.config._attn_implementation == NAME
+    plain = TransformersBackend(path, batch_size=3, dtype="float32", device="cpu", model_obj=reference,
+                                tokenizer=tok, prefix_cache=False)
+    plain.model.set_attn_implementation("sdpa")
+    encoded = [backend.encode(c) for c in shared_prompts(3)]
+    with torch.inference_mode():
+        logits = backend._prefill(encoded)[3]
+        plain_logits = plain._prefill(encoded)[3]
+    assert plain.model.config._attn_implementation == "sdpa" and torch.equal(logits, plain_logits)
+    assert backend.generate(shared_prompts(5), 8) == plain.generate(shared_prompts(5), 8)
+    eager = copy.deepcopy(reference)
+    eager.set_attn_implementation("eager")
+    assert not use_grouped_sdpa(eager) and eager.config._attn_implementation == "eager"

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from pasr.errors import PasrError
+from pasr.generation.attention import use_grouped_sdpa
 from pasr.models import cpu_supports_bf16, decode_dtype
 
 Messages = list[dict[str, str]]
@@ -129,8 +130,11 @@ class TransformersBackend:
     automatic prefix caching does. A row is then laid out ``[prefix][padding][own tokens]``; the
     attention mask and position ids skip the padding, so outputs equal the uncached path's up to
     floating-point summation order (greedy tokens identical on the tiny and built-in models:
-    ``bench/bench_prefix_cache.py``). Models whose cache is not a plain per-layer KV cache
-    (sliding-window, recurrent) fall back to static batches through ``model.generate``.
+    ``bench/bench_prefix_cache.py``). On a CPU, models with SDPA attention (all but bf16 weights) switch
+    to :mod:`pasr.generation.attention`: the same SDPA without copying grouped KV heads under the padding
+    mask, bitwise the same logits, 1.5x faster decode steps for the built-in model. Models whose cache is
+    not a plain per-layer KV cache (sliding-window, recurrent) fall back to static batches through
+    ``model.generate``.
     """
 
     name = "transformers"
@@ -173,6 +177,8 @@ class TransformersBackend:
         self.model = model_obj.to(self.device).eval()
         if self.device.type == "cpu" and next(self.model.parameters()).dtype == torch.bfloat16:
             self._use_eager_attention()
+        elif self.device.type == "cpu":
+            use_grouped_sdpa(self.model)  # the padding mask no longer copies the KV cache per layer (1.5x)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.pad_id = int(self.tokenizer.pad_token_id)
