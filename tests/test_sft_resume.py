@@ -7,6 +7,7 @@ import trl
 import yaml
 from transformers import TrainerCallback
 
+from pasr.generation.attention import NAME
 from pasr.train.command import DEFAULT_SFT_RECIPE, RECIPES, parse_config
 from pasr.train.sft import run_sft
 
@@ -19,8 +20,9 @@ class Stop(Exception):
 
 def sft_run(tmp_path, monkeypatch, *, stop_after: int | None):
     """One tiny-random ``pasr sft`` run of 4 steps, checkpoints every 2; raises :class:`Stop` after ``stop_after``
-    steps. Returns the ``resume_from_checkpoint`` each ``train`` call got and the steps each trainer ran."""
-    calls, steps = [], []
+    steps. Returns the ``resume_from_checkpoint`` each ``train`` call got, the steps each trainer ran and the
+    attention implementation each trained with."""
+    calls, steps, attention = [], [], []
 
     class StopAt(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
@@ -35,6 +37,7 @@ def sft_run(tmp_path, monkeypatch, *, stop_after: int | None):
 
         def train(self, resume_from_checkpoint=None, **kwargs):
             calls.append(resume_from_checkpoint)
+            attention.append(self.model.config._attn_implementation)
             return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
     monkeypatch.setattr(trl, "SFTTrainer", Spy)
@@ -46,16 +49,17 @@ def sft_run(tmp_path, monkeypatch, *, stop_after: int | None):
         run_sft(config, model_config)
     except Stop:
         pass
-    return calls, steps
+    return calls, steps, attention
 
 
 def test_stopped_sft_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
-    calls, steps = sft_run(tmp_path, monkeypatch, stop_after=3)
+    calls, steps, attention = sft_run(tmp_path, monkeypatch, stop_after=3)
     assert calls == [None] and steps == [1, 2, 3]
+    assert attention == [NAME]  # on a CPU: grouped-query SDPA (pasr.generation.attention)
     assert not (tmp_path / "out" / "final").exists()
     assert sorted(p.name for p in (tmp_path / "out").glob("checkpoint-*")) == ["checkpoint-2"]
 
-    calls, steps = sft_run(tmp_path, monkeypatch, stop_after=None)
+    calls, steps, _ = sft_run(tmp_path, monkeypatch, stop_after=None)
     assert [c and c.rsplit("/", 1)[-1] for c in calls] == ["checkpoint-2"]
     assert steps == [3, 4]  # steps 1-2 came from the checkpoint, step 3 is redone once
     assert (tmp_path / "out" / "final" / "config.json").is_file()

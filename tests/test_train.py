@@ -102,6 +102,14 @@ def bound_rewards(tmp_path_factory):
     return trainer, rewards
 
 
+def test_a_cpu_grpo_trainer_uses_grouped_sdpa(bound_rewards):
+    """Rollouts decode under a padding mask; on a CPU the trainer's model skips the per-layer KV copies."""
+    from pasr.generation.attention import NAME
+
+    trainer, _ = bound_rewards
+    assert trainer.accelerator.device.type == "cpu" and trainer.model.config._attn_implementation == NAME
+
+
 def _batch(texts):
     n = len(texts)
     questions = [f"What is {i // 4} + 1?" for i in range(n)]

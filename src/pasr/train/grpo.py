@@ -50,11 +50,12 @@ logger = logging.getLogger("pasr.train")
 
 
 class PasrGRPOTrainer(GRPOHooks, GRPOTrainer):
-    """GRPOTrainer with PASR's time split (policy generation, scoring/baseline, update), CPU bf16 generation, and
-    vLLM rollouts on vLLM's CPU build (:mod:`pasr.train.vllm_sync`). The hooks into TRL's generation are
-    :class:`pasr.train.trl_adapter.GRPOHooks`."""
+    """GRPOTrainer with PASR's time split (policy generation, scoring/baseline, update), CPU bf16 generation,
+    grouped-query SDPA on a CPU (:mod:`pasr.generation.attention`) and vLLM rollouts on vLLM's CPU build
+    (:mod:`pasr.train.vllm_sync`). The hooks into TRL's generation are :class:`pasr.train.trl_adapter.GRPOHooks`."""
 
     def __init__(self, *args, cpu_bf16_generation: bool = False, **kwargs):
+        from pasr.generation.attention import use_grouped_sdpa
         from pasr.train.vllm_sync import use_cpu_weight_sync
 
         with use_cpu_weight_sync(bool(getattr(kwargs.get("args"), "use_vllm", False))):  # vLLM's CPU build only
@@ -62,6 +63,8 @@ class PasrGRPOTrainer(GRPOHooks, GRPOTrainer):
         self.generation_autocast = (
             cpu_bf16_generation and self.accelerator.device.type == "cpu" and cpu_supports_bf16()
         )
+        if self.accelerator.device.type == "cpu":
+            use_grouped_sdpa(self.model)  # rollouts decode under a padding mask: no per-layer KV copies
         self.prepare_seconds = 0.0
 
     def training_step(self, model, inputs, num_items_in_batch):

@@ -92,6 +92,7 @@ def _train_and_save(config: PasrSFTConfig, model_config: ModelConfig, model_path
                     phase: Phase, trainer_class: type | None = None) -> str:
     from trl import SFTTrainer, get_peft_config
 
+    from pasr.generation.attention import use_grouped_sdpa
     from pasr.models import load_model, load_tokenizer
     from pasr.train.masking import sft_dataset
 
@@ -105,6 +106,8 @@ def _train_and_save(config: PasrSFTConfig, model_config: ModelConfig, model_path
         processing_class=tokenizer,
         peft_config=get_peft_config(model_config),
     )
+    if trainer.accelerator.device.type == "cpu":
+        use_grouped_sdpa(trainer.model)  # the same logits and gradients, without per-layer KV copies under padding
     use_phase_progress(trainer, phase)
     last = last_complete_checkpoint(output_dir)
     started = time.perf_counter()
