@@ -207,7 +207,8 @@ def grpo_steps(opts: argparse.Namespace) -> int | None:
 # trained model that rarely refines, but 33.3 min for a PASR model that refines nearly everywhere (~200 tokens an
 # answer), trigger 28.8 (it refines on every problem), base 6.6-10.8, the warm-up's four methods 27.3-28.1 in all
 # (split here by their answers' lengths: vanilla and pasr 31 tokens, self-refine 61 over three turns, the oracle
-# 42).
+# 42). Every evaluation above predates the eval backend's prefix cache and grouped-query attention (2026-12-03,
+# bench/bench_prefix_cache.py), which leave the answers unchanged and take less time: upper bounds.
 COSTS = {
     "arith": {"warmup_step": (10, 20), "grpo_step": (28, 40), "startup": (30, 30),
               "eval": {"vanilla": (270, 270), "pasr": (265, 320), "pasr@warmup": (300, 300),
